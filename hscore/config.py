@@ -1,0 +1,534 @@
+"""The scoring model as a validated, round-trippable config (schema_version 1).
+
+A config is the whole scoring model: the shipped defaults, what calibration
+writes, what export emits and what the production scorer reads. It is loaded
+with a safe YAML loader, checked structurally by pydantic (strict types, no
+unknown keys) and then semantically (weights sum to 1 at each level,
+directions agree with transforms, ...). Every problem is reported with its
+path, all at once.
+
+Examples
+--------
+>>> from hscore.config import load_config
+>>> cfg = load_config("lifecycle")
+>>> list(cfg.stages)
+['onboarding', 'adoption', 'maturity', 'renewal']
+>>> cfg.stages["maturity"].components["product_usage"].weight
+0.4
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hscore.errors import ConfigError
+
+__all__ = [
+    "Config", "Stage", "Component", "Metric", "load_config", "save_config",
+    "config_from_dict", "dump_config", "normalize_weights", "shipped_defaults",
+    "WEIGHT_TOLERANCE",
+]
+
+SCHEMA_VERSION = 1
+WEIGHT_TOLERANCE = 1e-9
+ALL_STAGES = "all"
+DEFAULTS_DIR = Path(__file__).parent / "defaults"
+
+_STRICT = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class _Model(BaseModel):
+    model_config = _STRICT
+
+
+# ----------------------------------------------------------------- transforms
+class LinearTransform(_Model):
+    """Clip to [lo, hi] and map linearly to 0-100."""
+
+    kind: Literal["linear"]
+    lo: float
+    hi: float
+
+
+class LogTransform(_Model):
+    """Linear between log1p(lo) and log1p(hi): for counts with a long right tail."""
+
+    kind: Literal["log"]
+    lo: float
+    hi: float
+
+
+class ThresholdsTransform(_Model):
+    """Ordered cut points -> points (Gainsight-style red/yellow/green ranges).
+
+    ``value < cuts[0]`` scores ``points[0]``, ``cuts[i-1] <= value < cuts[i]``
+    scores ``points[i]``, ``value >= cuts[-1]`` scores ``points[-1]``.
+    """
+
+    kind: Literal["thresholds"]
+    cuts: list[float]
+    points: list[float]
+
+
+class RecencyTransform(_Model):
+    """Days since an event -> 100 * 0.5 ** (days / half_life_days)."""
+
+    kind: Literal["recency"]
+    half_life_days: float
+
+
+class BooleanTransform(_Model):
+    """0/1 -> 0/100."""
+
+    kind: Literal["boolean"]
+
+
+Transform = Annotated[
+    Union[LinearTransform, LogTransform, ThresholdsTransform, RecencyTransform, BooleanTransform],
+    Field(discriminator="kind"),
+]
+TRANSFORM_KINDS = ("linear", "log", "thresholds", "recency", "boolean")
+
+
+# --------------------------------------------------------------------- model
+class Metric(_Model):
+    weight: float
+    direction: Literal["higher_is_better", "lower_is_better"]
+    transform: Transform
+    per_seat: bool = False
+    domain: list[float | None] | None = None
+    meaning: str | None = None
+    unit: str | None = None
+    seed: str | None = None
+
+
+class Component(_Model):
+    weight: float
+    metrics: dict[str, Metric]
+    meaning: str | None = None
+
+
+class Probability(_Model):
+    """Churn probability from the score: ``1 / (1 + exp(-(intercept + slope * score)))``."""
+
+    intercept: float
+    slope: float
+
+
+class Stage(_Model):
+    components: dict[str, Component]
+    probability: Probability | None = None
+    meaning: str | None = None
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [m for c in self.components.values() for m in c.metrics]
+
+    def metric_weights(self) -> dict[str, float]:
+        """Effective weight of each metric in the stage score (component x metric weight)."""
+        return {m: c.weight * spec.weight
+                for c in self.components.values() for m, spec in c.metrics.items()}
+
+    def component_of(self, metric: str) -> str:
+        for cname, comp in self.components.items():
+            if metric in comp.metrics:
+                return cname
+        raise KeyError(metric)
+
+
+class Bands(_Model):
+    healthy: float = 75.0
+    at_risk: float = 50.0
+
+
+class Trend(_Model):
+    alert_drop: float = 7.0
+
+
+class Config(_Model):
+    """A validated scoring model. Build it with :func:`load_config` or :func:`config_from_dict`."""
+
+    schema_version: Literal[1]
+    name: str
+    description: str | None = None
+    bands: Bands = Bands()
+    trend: Trend = Trend()
+    missing: Literal["reweight", "neutral", "zero"] = "reweight"
+    min_coverage: float = 0.5
+    label_horizon_days: int | None = None
+    stages: dict[str, Stage]
+    provenance: dict[str, Any] | None = None
+
+    @property
+    def single_stage(self) -> bool:
+        return list(self.stages) == [ALL_STAGES]
+
+    @property
+    def metric_names(self) -> list[str]:
+        """Every metric column the config reads, in first-seen order."""
+        seen: dict[str, None] = {}
+        for stage in self.stages.values():
+            for m in stage.metric_names:
+                seen.setdefault(m, None)
+        return list(seen)
+
+    @property
+    def component_names(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for stage in self.stages.values():
+            for c in stage.components:
+                seen.setdefault(c, None)
+        return list(seen)
+
+    def metric_specs(self, name: str) -> list[tuple[str, str, Metric]]:
+        """Every (stage, component, spec) in which the metric ``name`` appears."""
+        return [(s, c, comp.metrics[name]) for s, st in self.stages.items()
+                for c, comp in st.components.items() if name in comp.metrics]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="python", exclude_none=True)
+
+    def replace(self, **changes: Any) -> "Config":
+        """A new validated config with top-level fields replaced."""
+        data = self.to_dict()
+        data.update(changes)
+        return config_from_dict(data)
+
+    def __repr__(self) -> str:
+        stages = ", ".join(f"{s}({len(st.components)} components, {len(st.metric_names)} metrics)"
+                           for s, st in self.stages.items())
+        return f"Config(name={self.name!r}, stages=[{stages}])"
+
+    __str__ = __repr__
+
+
+# ------------------------------------------------------------------ checking
+def _format_loc(loc: tuple) -> str:
+    parts = [str(p) for p in loc]
+    # pydantic adds the union tag as a path element ("linear"); drop it so the
+    # path matches the YAML the user wrote.
+    out: list[str] = []
+    for i, p in enumerate(parts):
+        if i > 0 and parts[i - 1] == "transform" and p in TRANSFORM_KINDS:
+            continue
+        out.append(p)
+    return ".".join(out) or "(top level)"
+
+
+def _pydantic_problems(err: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for e in err.errors():
+        loc = _format_loc(e["loc"])
+        if e["type"] == "union_tag_invalid":
+            tag = e.get("input", {}).get("kind") if isinstance(e.get("input"), dict) else None
+            msg = f"unknown transform kind {tag!r}; expected one of {', '.join(TRANSFORM_KINDS)}"
+            loc = loc + ".kind"
+        elif e["type"] == "union_tag_not_found":
+            msg = f"transform needs a 'kind' ({', '.join(TRANSFORM_KINDS)})"
+        elif e["type"] == "extra_forbidden":
+            msg = "unknown field"
+        else:
+            msg = e["msg"]
+        problems.append((loc, msg))
+    return problems
+
+
+def _check_weights(path: str, items: Mapping[str, Any], what: str,
+                   problems: list[tuple[str, str]]) -> None:
+    total = 0.0
+    for name, item in items.items():
+        w = item.weight
+        if not math.isfinite(w):
+            problems.append((f"{path}.{name}.weight", f"weight must be a finite number, got {w}"))
+            return
+        if w < 0:
+            problems.append((f"{path}.{name}.weight", f"weight must be non-negative, got {w:g}"))
+        total += w
+    if items and abs(total - 1.0) > WEIGHT_TOLERANCE:
+        first = next(iter(items))
+        problems.append((f"{path}.{first}.weight",
+                         f"weights in this {what} sum to {total:.12g}, not 1"))
+
+
+def _check_metric(path: str, m: Metric, problems: list[tuple[str, str]]) -> None:
+    t = m.transform
+    tpath = f"{path}.transform"
+    nums = [v for v in (getattr(t, "lo", None), getattr(t, "hi", None)) if v is not None]
+    if any(not math.isfinite(v) for v in nums):
+        problems.append((tpath, "lo and hi must be finite"))
+        return
+    if t.kind in ("linear", "log") and not t.hi > t.lo:
+        problems.append((f"{tpath}.hi", f"hi ({t.hi:g}) must be greater than lo ({t.lo:g})"))
+    if t.kind == "log" and t.lo <= -1:
+        problems.append((f"{tpath}.lo", f"log transform needs lo > -1 (log1p), got {t.lo:g}"))
+    if t.kind == "recency":
+        if not (math.isfinite(t.half_life_days) and t.half_life_days > 0):
+            problems.append((f"{tpath}.half_life_days", "must be a positive number of days"))
+        if m.direction != "lower_is_better":
+            problems.append((f"{path}.direction",
+                             "a recency metric counts days since an event: direction must be "
+                             "lower_is_better"))
+    if t.kind == "thresholds":
+        if len(t.cuts) < 1:
+            problems.append((f"{tpath}.cuts", "needs at least one cut point"))
+        elif any(b <= a for a, b in zip(t.cuts, t.cuts[1:])) or not all(map(math.isfinite, t.cuts)):
+            problems.append((f"{tpath}.cuts", "cut points must be finite and strictly increasing"))
+        if len(t.points) != len(t.cuts) + 1:
+            problems.append((f"{tpath}.points",
+                             f"needs {len(t.cuts) + 1} points for {len(t.cuts)} cuts, "
+                             f"got {len(t.points)}"))
+        elif any(not (0 <= p <= 100) for p in t.points):
+            problems.append((f"{tpath}.points", "points must lie in [0, 100]"))
+        else:
+            steps = [b - a for a, b in zip(t.points, t.points[1:])]
+            rising = m.direction == "higher_is_better"
+            if any((s < 0) if rising else (s > 0) for s in steps):
+                order = "non-decreasing" if rising else "non-increasing"
+                problems.append((f"{tpath}.points",
+                                 f"points must be {order} for a {m.direction} metric"))
+    if m.domain is not None:
+        if len(m.domain) != 2:
+            problems.append((f"{path}.domain", "domain is [min, max] (null for no bound)"))
+        else:
+            lo, hi = m.domain
+            if lo is not None and hi is not None and not hi > lo:
+                problems.append((f"{path}.domain", f"max ({hi:g}) must exceed min ({lo:g})"))
+            if t.kind == "log" and lo is not None and lo <= -1:
+                problems.append((f"{path}.domain", "a log-transformed metric needs min > -1"))
+
+
+def _semantic_problems(cfg: Config) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    if not cfg.stages:
+        problems.append(("stages", "a config needs at least one stage"))
+    if ALL_STAGES in cfg.stages and len(cfg.stages) > 1:
+        problems.append((f"stages.{ALL_STAGES}",
+                         "a stage named 'all' applies to every row and must be the only stage"))
+    if not cfg.bands.healthy > cfg.bands.at_risk:
+        problems.append(("bands.healthy", f"healthy ({cfg.bands.healthy:g}) must be above "
+                                          f"at_risk ({cfg.bands.at_risk:g})"))
+    for name in ("healthy", "at_risk"):
+        v = getattr(cfg.bands, name)
+        if not 0 <= v <= 100:
+            problems.append((f"bands.{name}", f"must lie in [0, 100], got {v:g}"))
+    if not (cfg.trend.alert_drop > 0 and math.isfinite(cfg.trend.alert_drop)):
+        problems.append(("trend.alert_drop", "must be a positive number of points"))
+    if not 0 <= cfg.min_coverage <= 1:
+        problems.append(("min_coverage", f"must lie in [0, 1], got {cfg.min_coverage:g}"))
+    if cfg.label_horizon_days is not None and cfg.label_horizon_days <= 0:
+        problems.append(("label_horizon_days", "must be a positive number of days"))
+    for sname, stage in cfg.stages.items():
+        spath = f"stages.{sname}"
+        if not stage.components:
+            problems.append((f"{spath}.components", "a stage needs at least one component"))
+            continue
+        _check_weights(f"{spath}.components", stage.components, "stage", problems)
+        seen: dict[str, str] = {}
+        for cname, comp in stage.components.items():
+            cpath = f"{spath}.components.{cname}.metrics"
+            if not comp.metrics:
+                problems.append((cpath, "a component needs at least one metric"))
+                continue
+            _check_weights(cpath, comp.metrics, "component", problems)
+            for mname, metric in comp.metrics.items():
+                if mname in seen:
+                    problems.append((f"{cpath}.{mname}",
+                                     f"metric already used in component '{seen[mname]}' of this "
+                                     "stage; a metric may appear once per stage"))
+                seen[mname] = cname
+                _check_metric(f"{cpath}.{mname}", metric, problems)
+        if stage.probability is not None:
+            p = stage.probability
+            if not (math.isfinite(p.intercept) and math.isfinite(p.slope)):
+                problems.append((f"{spath}.probability", "intercept and slope must be finite"))
+    # One column feeds every stage that uses it, so its reading must agree.
+    for mname in cfg.metric_names:
+        specs = cfg.metric_specs(mname)
+        if len({s.per_seat for _, _, s in specs}) > 1:
+            s, c, _ = specs[0]
+            problems.append((f"stages.{s}.components.{c}.metrics.{mname}.per_seat",
+                             "per_seat must be the same in every stage that uses this metric"))
+    return problems
+
+
+# ------------------------------------------------------------------- loading
+def config_from_dict(data: Mapping[str, Any], source: str | None = None) -> Config:
+    """Validate a mapping (parsed YAML) and return a :class:`Config`.
+
+    Raises
+    ------
+    ConfigError
+        With every problem found, each named by its path.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError([("(top level)", f"a config is a mapping, got {type(data).__name__}")],
+                          source)
+    data = _ints_to_floats(copy.deepcopy(dict(data)))
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise ConfigError([("schema_version",
+                            f"expected {SCHEMA_VERSION}, got {data.get('schema_version')!r}")],
+                          source)
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_pydantic_problems(err), source) from None
+    problems = _semantic_problems(cfg)
+    if problems:
+        raise ConfigError(problems, source)
+    return cfg
+
+
+_FLOAT_FIELDS = {"weight", "lo", "hi", "half_life_days", "healthy", "at_risk", "alert_drop",
+                 "min_coverage", "intercept", "slope"}
+
+
+def _ints_to_floats(node: Any, key: str | None = None) -> Any:
+    """YAML reads ``weight: 1`` as an int; store numbers as floats so that dump/load is exact.
+
+    Booleans are not numbers here: ``weight: true`` stays a bool and fails validation.
+    """
+    if isinstance(node, dict):
+        return {k: _ints_to_floats(v, k) for k, v in node.items()}
+    if isinstance(node, list):
+        if key in ("cuts", "points", "domain"):
+            return [float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                    for v in node]
+        return [_ints_to_floats(v) for v in node]
+    if key in _FLOAT_FIELDS and isinstance(node, int) and not isinstance(node, bool):
+        return float(node)
+    return node
+
+
+def shipped_defaults() -> list[str]:
+    """Names of the configs shipped in ``hscore/defaults``."""
+    return sorted(p.stem for p in DEFAULTS_DIR.glob("*.yaml"))
+
+
+def _read_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError([("(yaml)", f"not safe YAML{where}: {problem}")], source) from None
+
+
+def load_config(name_or_path: str | os.PathLike | Mapping | Config, *,
+                normalize: bool = False) -> Config:
+    """Load a shipped default by name (``"lifecycle"``, ``"categories"``) or a YAML file.
+
+    Parameters
+    ----------
+    name_or_path
+        A shipped default's name, a path to a YAML file, a mapping, or a Config.
+    normalize
+        Rescale weights to sum to 1 at each level before validating (for
+        configs typed as percentages). Off by default: a config that does not
+        sum to 1 is usually a typo.
+
+    Examples
+    --------
+    >>> cfg = load_config("categories")
+    >>> round(sum(c.weight for c in cfg.stages["all"].components.values()), 12)
+    1.0
+    """
+    if isinstance(name_or_path, Config):
+        return normalize_weights(name_or_path) if normalize else name_or_path
+    if isinstance(name_or_path, Mapping):
+        data, source = dict(name_or_path), None
+    else:
+        text, source = _config_text(name_or_path)
+        data = _read_yaml(text, source)
+    if normalize:
+        data = _normalized_mapping(data, source)
+    return config_from_dict(data, source)
+
+
+def _config_text(name_or_path: str | os.PathLike) -> tuple[str, str]:
+    s = os.fspath(name_or_path)
+    if s in shipped_defaults():
+        return (DEFAULTS_DIR / f"{s}.yaml").read_text("utf-8"), s
+    path = Path(s)
+    if not path.exists():
+        raise ConfigError([("(file)", f"no such config file, and not a shipped default "
+                                      f"({', '.join(shipped_defaults())})")], s)
+    return path.read_text("utf-8"), s
+
+
+def _normalized_mapping(data: Any, source: str | None) -> Any:
+    if not isinstance(data, Mapping):
+        return data
+    data = copy.deepcopy(dict(data))
+
+    def rescale(items: Any, path: str) -> None:
+        if not isinstance(items, dict):
+            return
+        ws = {k: v.get("weight") for k, v in items.items() if isinstance(v, dict)}
+        if not all(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0
+                   for w in ws.values()):
+            return  # validation reports the bad weight with its path
+        total = float(sum(ws.values()))
+        if total <= 0:
+            raise ConfigError([(path, "cannot normalize: weights sum to 0")], source)
+        for k, w in ws.items():
+            items[k]["weight"] = w / total
+
+    for sname, stage in (data.get("stages") or {}).items():
+        comps = stage.get("components") if isinstance(stage, dict) else None
+        rescale(comps, f"stages.{sname}.components")
+        for cname, comp in (comps or {}).items():
+            if isinstance(comp, dict):
+                rescale(comp.get("metrics"), f"stages.{sname}.components.{cname}.metrics")
+    return data
+
+
+def normalize_weights(config: Config | Mapping[str, Any]) -> Config:
+    """Rescale weights so they sum to 1 within each stage and each component.
+
+    For configs typed as percentages (``weight: 35``) or rounded by hand.
+
+    Examples
+    --------
+    >>> raw = {"schema_version": 1, "name": "pct", "stages": {"all": {"components": {
+    ...     "usage": {"weight": 60, "metrics": {"logins": {"weight": 1, "direction":
+    ...         "higher_is_better", "transform": {"kind": "linear", "lo": 0, "hi": 10}}}},
+    ...     "nps": {"weight": 40, "metrics": {"nps": {"weight": 1, "direction":
+    ...         "higher_is_better", "transform": {"kind": "linear", "lo": -100, "hi": 100}}}}}}}}
+    >>> normalize_weights(raw).stages["all"].components["usage"].weight
+    0.6
+    """
+    data = config.to_dict() if isinstance(config, Config) else config
+    return config_from_dict(_normalized_mapping(data, None))
+
+
+# -------------------------------------------------------------------- saving
+def dump_config(config: Config) -> str:
+    """The config as YAML text; ``load_config`` of it gives back an equal Config."""
+    buf = io.StringIO()
+    yaml.safe_dump(config.to_dict(), buf, sort_keys=False, allow_unicode=True,
+                   default_flow_style=None, width=100)
+    return buf.getvalue()
+
+
+def save_config(config: Config, path: str | os.PathLike) -> Path:
+    """Write the config as YAML atomically (a temp file renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(dump_config(config), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path

@@ -1,0 +1,267 @@
+"""The snapshot table: reading, writing and checking it against a config.
+
+One row per account per snapshot date (see DESIGN.md, "Data contract").
+:func:`check_snapshots` turns a frame into the arrays the scorer works on and
+raises :class:`~hscore.errors.DataError` for anything the contract calls bad
+input: it names the column, counts the offending rows and shows the first
+accounts. Nothing is dropped, coerced or turned into NaN here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hscore.config import ALL_STAGES, Config
+from hscore.errors import DataError
+
+__all__ = ["read_snapshots", "write_frame", "check_snapshots", "CheckedSnapshots",
+           "ID_COLUMNS"]
+
+ID_COLUMNS = ("account_id", "snapshot_date", "stage")
+_N_EXAMPLES = 3
+
+
+@dataclass
+class CheckedSnapshots:
+    """A validated snapshot frame as arrays (views of the frame where possible)."""
+
+    frame: pd.DataFrame
+    stage_codes: np.ndarray          # int index into stages; one per row
+    stages: list[str]
+    account_codes: np.ndarray        # int64, factorized account_id
+    days: np.ndarray                 # int64 days since epoch
+    seats: np.ndarray | None
+    metrics: dict[str, np.ndarray]   # float64 raw values, NaN = not measured
+    order: np.ndarray                # rows sorted by (account, day)
+    follows_same_account: np.ndarray # in that order: does the row before belong to the same account?
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.stage_codes)
+
+    def rows_of(self, stage: str) -> np.ndarray:
+        return np.flatnonzero(self.stage_codes == self.stages.index(stage))
+
+
+def _examples(frame: pd.DataFrame, mask: np.ndarray) -> list[object]:
+    rows = np.flatnonzero(mask)[:_N_EXAMPLES]
+    if "account_id" in frame.columns:
+        return list(frame["account_id"].to_numpy()[rows])
+    return [f"row {r}" for r in rows]
+
+
+def _fail(frame: pd.DataFrame, column: str, message: str, mask: np.ndarray) -> DataError:
+    return DataError(column, message, int(mask.sum()), _examples(frame, mask))
+
+
+# ------------------------------------------------------------------ file i/o
+def read_snapshots(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a snapshot table from .csv or .parquet.
+
+    CSV ids and stages are read as text; ``snapshot_date`` is parsed as a date
+    and a value that is not one is an error, not a silent NaT.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError("(file)", f"no such file: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        try:
+            frame = pd.read_csv(path, dtype={"account_id": str, "stage": str, "segment": str},
+                                keep_default_na=False, na_values=[""])
+        except pd.errors.EmptyDataError:
+            raise DataError("(file)", f"{path} is empty") from None
+    elif suffix in (".parquet", ".pq"):
+        frame = pd.read_parquet(path)
+    else:
+        raise DataError("(file)", f"{path}: expected a .csv or .parquet file")
+    if "snapshot_date" in frame.columns:
+        frame["snapshot_date"] = _parse_dates(frame, frame["snapshot_date"])
+    return frame
+
+
+def write_frame(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write a frame as .csv or .parquet (by suffix), atomically."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise DataError("(file)", f"{path}: output must end in .csv or .parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if suffix == ".csv":
+            frame.to_csv(tmp, index=False, date_format="%Y-%m-%d")
+        else:
+            frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _parse_dates(frame: pd.DataFrame, col: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(col):
+        if getattr(col.dt, "tz", None) is not None:
+            col = col.dt.tz_localize(None)
+        missing = col.isna().to_numpy()
+        if missing.any():
+            raise _fail(frame, "snapshot_date", "empty dates", missing)
+        return col
+    parsed = pd.to_datetime(col, errors="coerce", format="mixed")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        raise _fail(frame, "snapshot_date", "values that are not dates", bad)
+    return parsed
+
+
+def _as_float(frame: pd.DataFrame, name: str) -> np.ndarray:
+    col = frame[name]
+    if pd.api.types.is_bool_dtype(col):
+        return col.to_numpy(dtype=np.float64)
+    if pd.api.types.is_numeric_dtype(col):
+        # Nullable integer/float columns carry pd.NA; read it as "not measured".
+        return col.to_numpy(dtype=np.float64, na_value=np.nan)
+    # Object column: only real numbers (and empty cells) are accepted; strings are bad input.
+    values = col.to_numpy()
+    is_num = np.fromiter(((v is None) or (isinstance(v, (int, float, np.number))
+                                          and not isinstance(v, bool)) or v is pd.NA
+                          for v in values), dtype=bool, count=len(values))
+    if not is_num.all():
+        raise _fail(frame, name, "non-numeric values", ~is_num)
+    return pd.to_numeric(col).to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+# --------------------------------------------------------------------- check
+def check_snapshots(frame: pd.DataFrame, config: Config) -> CheckedSnapshots:
+    """Validate ``frame`` against the data contract and ``config``.
+
+    Raises
+    ------
+    DataError
+        Naming the column, the number of offending rows and the first accounts.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError("(frame)", f"expected a pandas DataFrame, got {type(frame).__name__}")
+    if len(frame) == 0:
+        raise DataError("(frame)", "the snapshot table has no rows")
+
+    required = ["account_id", "snapshot_date"] + ([] if config.single_stage else ["stage"])
+    for name in required:
+        if name not in frame.columns:
+            raise DataError(name, "required column is missing")
+
+    accounts = frame["account_id"]
+    null_ids = accounts.isna().to_numpy()
+    if null_ids.any():
+        raise DataError("account_id", "empty account ids", int(null_ids.sum()),
+                        [f"row {r}" for r in np.flatnonzero(null_ids)[:_N_EXAMPLES]])
+
+    stages = list(config.stages)
+    if config.single_stage:
+        stage_codes = np.zeros(len(frame), dtype=np.int8)
+    else:
+        stage_col = frame["stage"]
+        codes, uniques = pd.factorize(stage_col, use_na_sentinel=True)
+        known = np.array([u in config.stages for u in uniques], dtype=bool)
+        bad = (codes < 0) | ~known[np.maximum(codes, 0)] if len(uniques) else codes < 0
+        if bad.any():
+            unknown = sorted({str(u) for u in uniques[~known]}) if len(uniques) else []
+            what = f"unknown stage {', '.join(map(repr, unknown))}" if unknown else "empty stage"
+            raise _fail(frame, "stage", f"{what}; the config's stages are {', '.join(stages)}",
+                        bad)
+        remap = np.array([stages.index(u) for u in uniques], dtype=np.int8)
+        stage_codes = remap[codes]
+
+    dates = _parse_dates(frame, frame["snapshot_date"])
+    days = dates.to_numpy(dtype="datetime64[D]").astype(np.int64)
+    account_codes = pd.factorize(accounts)[0].astype(np.int64)
+
+    present_stages = [stages[i] for i in np.unique(stage_codes)]
+    used = [m for s in present_stages for m in config.stages[s].metric_names]
+    used = list(dict.fromkeys(used))
+    missing_cols = [m for m in used if m not in frame.columns]
+    if missing_cols:
+        raise DataError(missing_cols[0], "metric column is missing from the data"
+                        + (f" (also missing: {', '.join(missing_cols[1:])})"
+                           if len(missing_cols) > 1 else "")
+                        + "; add an empty column if the metric is not measured")
+
+    needs_seats = any(spec.per_seat for m in used for _, _, spec in config.metric_specs(m))
+    seats = None
+    if needs_seats or "seats" in frame.columns:
+        if "seats" not in frame.columns:
+            raise DataError("seats", "required column is missing (per-seat metrics need it)")
+        seats = _as_float(frame, "seats")
+        bad = ~np.isfinite(seats)
+        if bad.any():
+            raise _fail(frame, "seats", "empty or infinite seat counts", bad)
+        bad = seats < 0
+        if bad.any():
+            raise _fail(frame, "seats", "negative seat counts", bad)
+        bad = seats != np.round(seats)
+        if bad.any():
+            raise _fail(frame, "seats", "seat counts that are not whole numbers", bad)
+
+    metrics: dict[str, np.ndarray] = {}
+    for name in used:
+        values = _as_float(frame, name)
+        specs = config.metric_specs(name)
+        with np.errstate(invalid="ignore"):
+            lo_seen, hi_seen = (np.nanmin(values), np.nanmax(values)) if len(values) else (0, 0)
+        if np.isinf(lo_seen) or np.isinf(hi_seen):
+            raise _fail(frame, name, "infinite values", np.isinf(values))
+        for stage_name, _, spec in specs:
+            if spec.domain is None and spec.transform.kind != "boolean":
+                continue
+            lo, hi = spec.domain if spec.domain is not None else (0.0, 1.0)
+            if (lo is None or not lo_seen < lo) and (hi is None or not hi_seen > hi):
+                continue  # the whole column is inside the domain: nothing to locate
+            in_stage = stage_codes == stages.index(stage_name)
+            with np.errstate(invalid="ignore"):
+                bad = in_stage & (((values < lo) if lo is not None else False)
+                                  | ((values > hi) if hi is not None else False))
+            if bad.any():
+                rng = f"[{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]"
+                raise _fail(frame, name, f"values outside what the metric can take {rng}", bad)
+        if any(spec.transform.kind == "boolean" for _, _, spec in specs):
+            bad = ~np.isnan(values) & (values != 0) & (values != 1)
+            if bad.any():
+                raise _fail(frame, name, "a boolean metric takes 0 or 1", bad)
+        if seats is not None and any(spec.per_seat for _, _, spec in specs):
+            bad = (seats == 0) & ~np.isnan(values)
+            if bad.any():
+                raise _fail(frame, "seats", f"zero seats on rows where the per-seat metric "
+                                            f"'{name}' is measured", bad)
+        metrics[name] = values
+
+    order, follows = _account_day_order(frame, account_codes, days)
+    return CheckedSnapshots(frame=frame, stage_codes=stage_codes, stages=stages,
+                            account_codes=account_codes, days=days, seats=seats, metrics=metrics,
+                            order=order, follows_same_account=follows)
+
+
+def _account_day_order(frame: pd.DataFrame, account_codes: np.ndarray,
+                       days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows sorted by (account, day) and, in that order, whether the previous row is the same
+    account. One argsort serves both the duplicate check and the trend."""
+    span = int(days.max() - days.min()) + 1
+    key = account_codes * span + (days - days.min())
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    dup = sorted_key[1:] == sorted_key[:-1]
+    if dup.any():
+        mask = np.zeros(len(key), dtype=bool)
+        mask[order[1:][dup]] = True
+        mask[order[:-1][dup]] = True
+        raise _fail(frame, "snapshot_date", "duplicate (account_id, snapshot_date) pairs", mask)
+    acc_sorted = account_codes[order]
+    same_account = np.empty(len(key), dtype=bool)
+    same_account[0] = False
+    np.equal(acc_sorted[1:], acc_sorted[:-1], out=same_account[1:])
+    return order, same_account
