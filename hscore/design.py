@@ -1,0 +1,167 @@
+"""Per-stage design matrices for calibration and comparison.
+
+Calibration fits ``logit P(churn) = a - sum_m b_m s_m`` on the sub-scores
+``s_m = transform(raw) / 100`` that the scorer computes. Missing metrics are
+filled the way the input config's ``missing`` rule would treat them, so that
+the input config's score is exactly ``100 * sum_m v0_m s_m`` on every row:
+
+- ``reweight``: a missing metric takes the weighted mean of the measured
+  metrics of its component; a component with nothing measured takes the
+  row's score (the weighted mean of the measured components);
+- ``neutral``: 0.5; ``zero``: 0.
+
+Rows that the scorer leaves without a score (coverage under
+``min_coverage``) and rows without a known label (``churned`` empty:
+censored) are left out and counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from hscore.config import Config
+from hscore.errors import DataError
+from hscore.scorer import HealthScorer
+from hscore.snapshots import CheckedSnapshots
+from hscore.snapshots import _fail as row_error
+
+__all__ = ["StageDesign", "DesignSet", "build_designs", "labels"]
+
+
+@dataclass
+class StageDesign:
+    """One stage's rows as a design matrix."""
+
+    stage: str
+    metrics: list[str]
+    components: list[str]
+    component_of: np.ndarray   # component index per metric
+    X: np.ndarray              # (n, m) sub-scores / 100 with missing values filled
+    measured: np.ndarray       # (n, m) bool: was the metric measured on that row
+    y: np.ndarray              # (n,) 0/1 float
+    groups: np.ndarray         # (n,) account code, for grouped folds and resampling
+    days: np.ndarray           # (n,) snapshot day (days since epoch)
+    rows: np.ndarray           # (n,) positions in the input frame
+    input_weights: np.ndarray  # (m,) the input config's effective metric weights
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.y)
+
+    @property
+    def n_events(self) -> int:
+        return int(self.y.sum())
+
+    @property
+    def n_accounts(self) -> int:
+        return len(np.unique(self.groups))
+
+    def subset(self, mask: np.ndarray) -> "StageDesign":
+        return StageDesign(self.stage, self.metrics, self.components, self.component_of,
+                           self.X[mask], self.measured[mask], self.y[mask], self.groups[mask],
+                           self.days[mask], self.rows[mask], self.input_weights)
+
+    def component_matrix(self) -> np.ndarray:
+        """(n, components) component scores / 100 under the input weights."""
+        out = np.zeros((self.n_rows, len(self.components)))
+        for ci in range(len(self.components)):
+            cols = self.component_of == ci
+            w = self.input_weights[cols]
+            total = w.sum()
+            out[:, ci] = self.X[:, cols] @ (w / total) if total > 0 else self.X[:, cols].mean(1)
+        return out
+
+
+@dataclass
+class DesignSet:
+    designs: dict[str, StageDesign]
+    n_censored: int
+    n_unscored: int
+    checked: CheckedSnapshots = field(repr=False)
+
+
+def labels(frame: pd.DataFrame) -> np.ndarray:
+    """The ``churned`` column as float 0/1 with NaN for censored rows; anything else is an error."""
+    if "churned" not in frame.columns:
+        raise DataError("churned", "required column is missing: calibration learns from churn "
+                                   "labels (1 = churned within the label horizon, 0 = retained, "
+                                   "empty = not yet known)")
+    col = frame["churned"]
+    if pd.api.types.is_bool_dtype(col):
+        return col.to_numpy(dtype=np.float64)
+    if not pd.api.types.is_numeric_dtype(col):
+        numeric = pd.to_numeric(col, errors="coerce")
+        bad = (numeric.isna() & col.notna()).to_numpy()
+        if bad.any():
+            raise row_error(frame, "churned", "values that are not 0/1", bad)
+        col = numeric
+    y = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isnan(y) & (y != 0) & (y != 1)
+    if bad.any():
+        raise row_error(frame, "churned", "values other than 0, 1 or empty", bad)
+    return y
+
+
+def _fill_missing(values: np.ndarray, component_of: np.ndarray, metric_w: np.ndarray,
+                  component_w: np.ndarray, mode: str) -> np.ndarray:
+    present = ~np.isnan(values)
+    if mode == "neutral":
+        return np.where(present, values, 50.0)
+    if mode == "zero":
+        return np.where(present, values, 0.0)
+    filled = values.copy()
+    zeroed = np.where(present, values, 0.0)
+    n = len(values)
+    comp_scores = np.full((n, len(component_w)), np.nan)
+    for ci in range(len(component_w)):
+        cols = np.flatnonzero(component_of == ci)
+        den = present[:, cols] @ metric_w[cols]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            comp_scores[:, ci] = np.where(den > 0, (zeroed[:, cols] @ metric_w[cols]) / den,
+                                          np.nan)
+    has = ~np.isnan(comp_scores)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        row_score = (np.where(has, comp_scores, 0.0) @ component_w) / (has @ component_w)
+    for ci in range(len(component_w)):
+        cols = np.flatnonzero(component_of == ci)
+        fill = np.where(has[:, ci], comp_scores[:, ci], row_score)
+        for j in cols:
+            miss = ~present[:, j]
+            filled[miss, j] = fill[miss]
+    return filled
+
+
+def build_designs(frame: pd.DataFrame, config: Config, *, require_labels: bool = True) -> DesignSet:
+    """Design matrices for every stage present in ``frame``.
+
+    Rows the scorer leaves without a score and censored rows are left out and
+    counted in ``n_unscored`` / ``n_censored``.
+    """
+    scorer = HealthScorer(config)
+    checked = scorer.check(frame)
+    y_all = labels(frame) if require_labels else np.zeros(len(frame))
+    designs: dict[str, StageDesign] = {}
+    n_censored = n_unscored = 0
+    for stage, sub in scorer.subscores(checked).items():
+        plan = scorer._plans[stage]
+        parts = scorer.combine(stage, sub.values)
+        keep = ~parts["too_thin"]
+        n_unscored += int((~keep).sum())
+        y = y_all[sub.rows]
+        known = ~np.isnan(y)
+        n_censored += int((keep & ~known).sum())
+        keep &= known
+        filled = _fill_missing(sub.values[keep], plan.component_of, plan.metric_weight,
+                               plan.component_weight, config.missing)
+        rows = sub.rows[keep]
+        designs[stage] = StageDesign(
+            stage=stage, metrics=list(sub.metrics),
+            components=list(config.stages[stage].components),
+            component_of=plan.component_of.copy(), X=filled / 100.0,
+            measured=~np.isnan(sub.values[keep]), y=y[keep],
+            groups=checked.account_codes[rows], days=checked.days[rows], rows=rows,
+            input_weights=plan.component_weight[plan.component_of] * plan.metric_weight)
+    return DesignSet(designs, n_censored, n_unscored, checked)
