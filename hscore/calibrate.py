@@ -42,7 +42,7 @@ import pandas as pd
 
 from hscore.config import Config, config_from_dict, load_config
 from hscore.design import StageDesign, build_designs
-from hscore.errors import DataError, HScoreError
+from hscore.errors import DataError, HScoreError, HScoreWarning
 from hscore.evaluation import (account_weights, auc_ci, brier, calibration_table, log_loss)
 from hscore.logistic import LogisticFit, fit_logistic
 
@@ -53,7 +53,7 @@ DEFAULT_STRENGTHS = (np.inf, 1.0, 0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 3e-4, 1e-4, 
 _SEPARATION_B = 30.0   # a coefficient this large on a [0, 1] sub-score means odds of e^30
 
 
-class CalibrationWarning(UserWarning):
+class CalibrationWarning(HScoreWarning):
     """Thin or awkward data in a stage: the stage, the reason and what was done about it."""
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["HScoreError", "ConfigError", "DataError"]
+__all__ = ["HScoreError", "ConfigError", "DataError", "HScoreWarning"]
 
 
 class HScoreError(ValueError):
@@ -52,3 +52,7 @@ class DataError(HScoreError):
                 text += f"; first accounts: {shown}"
             text += ")"
         super().__init__(text)
+
+
+class HScoreWarning(UserWarning):
+    """Something the analyst should know that did not stop the work (thin data, separation...)."""
