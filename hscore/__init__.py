@@ -14,19 +14,20 @@ from typing import Any
 from hscore.config import Config, load_config, save_config, normalize_weights
 from hscore.errors import ConfigError, DataError, HScoreError
 from hscore.scorer import HealthScorer, score
+# Imported eagerly (numpy/pandas only; statsmodels loads when a comparison runs): a lazy
+# export would be replaced by the submodule ``hscore.compare`` as soon as it is imported.
+from hscore.compare import ComparisonResult, compare
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "calibrate": ("hscore.calibrate", "calibrate"),
     "CalibrationResult": ("hscore.calibrate", "CalibrationResult"),
-    "compare": ("hscore.compare", "compare"),
-    "ComparisonResult": ("hscore.compare", "ComparisonResult"),
     "synth": ("hscore.synth", None),
 }
 
 __all__ = ["Config", "load_config", "save_config", "normalize_weights", "HealthScorer", "score",
-           "ConfigError", "DataError", "HScoreError", *_LAZY]
+           "ConfigError", "DataError", "HScoreError", "compare", "ComparisonResult", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,526 @@
+"""Is signal A more predictive of churn than signal B in one stage?
+
+The seeds' question ("you may find that product usage rate is a far more
+predictive indicator than NPS ... 85% of churned customers had a low usage
+rate, only 40% a low CSM pulse") answered with the evidence an analyst can
+defend. A signal is a metric's sub-score or a component's score (0-100,
+higher = healthier) in one stage of a config. :func:`compare` reports
+
+- a **lift table**: the share of churned and of retained snapshots whose
+  signal lies in the at-risk range (below the config's ``bands.at_risk``),
+  the churn rate inside and outside that range, and the lift;
+- **univariate AUCs**: how well each signal alone ranks churned above
+  retained snapshots (risk = -signal);
+- the **joint logistic model** ``logit P(churn) = c + beta_a z_a + beta_b z_b``
+  on the standardized signals (statsmodels ``Logit``), with a **Wald test**
+  of ``beta_a = beta_b`` and a **likelihood-ratio test** for dropping each;
+- a **paired account bootstrap** of ``AUC_a - AUC_b``: whole accounts are
+  resampled (all their snapshots together) and both AUCs are computed on the
+  same resample; the percentile CI decides the verdict.
+
+Rows with an unknown label (``churned`` empty: censored) and rows where a
+signal was not measured are left out and counted. A metric's signal is its
+sub-score where it was measured; a component's signal is the component
+score the scorer computes under the config's ``missing`` rule (under
+``reweight`` it is missing only when none of the component's metrics was).
+
+Examples
+--------
+>>> import numpy as np, pandas as pd
+>>> from hscore import load_config
+>>> rng = np.random.default_rng(0)
+>>> n = 4000
+>>> frame = pd.DataFrame({"account_id": [f"a{i}" for i in range(n)],
+...                       "snapshot_date": "2025-01-01", "stage": "maturity", "seats": 10})
+>>> for metric in load_config("lifecycle").stages["maturity"].metric_names:
+...     frame[metric] = np.nan                               # not measured
+>>> frame["csm_pulse"] = rng.integers(1, 6, n).astype(float)            # 1-5
+>>> frame["feature_adoption_rate"] = rng.uniform(0, 100, n)              # 0-100
+>>> eta = 1.0 - 0.05 * frame["feature_adoption_rate"] - 0.1 * frame["csm_pulse"]
+>>> frame["churned"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(float)
+>>> result = compare(frame, "lifecycle", "maturity", "feature_adoption_rate", "csm_pulse",
+...                  n_bootstrap=200)
+>>> bool(result.delta_auc_ci[0] > 0)
+True
+>>> result.verdict.startswith("In stage 'maturity', feature_adoption_rate is more predictive")
+True
+"""
+
+from __future__ import annotations
+
+import html
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from hscore.config import Config, load_config
+from hscore.design import labels
+from hscore.errors import DataError, HScoreError, HScoreWarning
+from hscore.evaluation import auc, bootstrap_auc
+from hscore.scorer import HealthScorer
+
+__all__ = ["compare", "ComparisonResult", "ComparisonWarning", "NO_EVIDENCE"]
+
+#: The phrase the verdict uses when the ΔAUC confidence interval covers 0.
+NO_EVIDENCE = "no evidence of a difference"
+
+
+class ComparisonWarning(HScoreWarning):
+    """Something that weakens a comparison (separation, a signal running backwards...)."""
+
+
+@dataclass
+class ComparisonResult:
+    """The evidence on whether signal ``a`` predicts churn better than signal ``b``.
+
+    Attributes
+    ----------
+    stage, a, b : str
+        The stage and the two signals compared.
+    kinds : dict[str, str]
+        ``"metric"`` or ``"component"`` for each signal.
+    lift : DataFrame
+        Per signal (index): ``at_risk_below`` (the band threshold, points), ``churned_at_risk``
+        and ``retained_at_risk`` (share of churned / retained snapshots in the at-risk range),
+        ``churned_n``/``retained_n`` (those snapshots counted), ``churn_rate_at_risk``,
+        ``churn_rate_otherwise`` and ``lift`` (churn rate in the range / overall churn rate).
+    auc : dict[str, float]
+        Univariate AUC of each signal (risk = -signal; 0.5 = no better than chance).
+    joint : DataFrame
+        The joint statsmodels ``Logit`` of churn on the standardized signals (z = (x - mean) /
+        std, population std): ``coef`` (change in log-odds of churn per standard deviation,
+        negative = protective), ``se``, ``z``, ``p``, ``ci_low``, ``ci_high``; rows ``const``,
+        ``a``, ``b`` (by name).
+    wald : dict
+        Test of equal standardized coefficients: ``statistic`` (chi2), ``df`` (1), ``p_value``,
+        ``difference`` (coef_a - coef_b).
+    likelihood_ratio : DataFrame
+        Per signal dropped from the joint model: ``statistic`` = 2 (llf_joint - llf_without),
+        ``df`` (1), ``p_value``.
+    delta_auc : float
+        ``auc[a] - auc[b]`` on all rows.
+    delta_auc_ci : tuple[float, float]
+        Percentile CI (level ``1 - alpha``) of the paired account bootstrap.
+    delta_auc_boot : ndarray
+        The bootstrap replicates of the difference.
+    verdict : str
+        One sentence; says "no evidence of a difference" when the CI covers 0.
+    n_rows, n_accounts, n_events : int
+        Snapshots, accounts and churn events used.
+    n_censored, n_unmeasured : int
+        Stage rows left out: label unknown; a or b not measured (among labelled rows).
+    horizon_days : int or None
+        The label horizon the labels are read with (for the text only).
+    alpha, n_bootstrap, seed
+        The settings used.
+    warnings : list[str]
+        Notes on anything that weakens the comparison.
+    """
+
+    stage: str
+    a: str
+    b: str
+    kinds: dict[str, str]
+    lift: pd.DataFrame
+    auc: dict[str, float]
+    joint: pd.DataFrame
+    wald: dict
+    likelihood_ratio: pd.DataFrame
+    delta_auc: float
+    delta_auc_ci: tuple[float, float]
+    delta_auc_boot: np.ndarray = field(repr=False)
+    verdict: str
+    n_rows: int
+    n_accounts: int
+    n_events: int
+    n_censored: int
+    n_unmeasured: int
+    horizon_days: int | None
+    alpha: float
+    n_bootstrap: int
+    seed: int
+    config_name: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ci_covers_zero(self) -> bool:
+        lo, hi = self.delta_auc_ci
+        return not (lo > 0 or hi < 0)
+
+    # ----------------------------------------------------------- tables
+    def summary(self) -> pd.DataFrame:
+        """One row per signal: kind, at-risk shares and lift, AUC, the joint model's
+        standardized coefficient with SE, z and p, and the likelihood-ratio test for dropping it."""
+        rows = []
+        for name in (self.a, self.b):
+            lift = self.lift.loc[name]
+            coef = self.joint.loc[name]
+            lr = self.likelihood_ratio.loc[name]
+            rows.append({"signal": name, "kind": self.kinds[name],
+                         "churned_at_risk": lift["churned_at_risk"],
+                         "retained_at_risk": lift["retained_at_risk"], "lift": lift["lift"],
+                         "auc": self.auc[name], "coef_per_sd": coef["coef"], "se": coef["se"],
+                         "z": coef["z"], "p": coef["p"], "lr_drop": lr["statistic"],
+                         "lr_p": lr["p_value"]})
+        return pd.DataFrame(rows).set_index("signal")
+
+    def tests(self) -> pd.DataFrame:
+        """The comparison tests, one row each: the Wald test of equal standardized coefficients,
+        the two likelihood-ratio tests and the bootstrap ΔAUC with its CI."""
+        level = f"{100 * (1 - self.alpha):g}%"
+        lo, hi = self.delta_auc_ci
+        rows = [
+            {"test": f"wald: coef[{self.a}] = coef[{self.b}]",
+             "estimate": self.wald["difference"], "statistic": self.wald["statistic"],
+             "df": self.wald["df"], "p_value": self.wald["p_value"],
+             "ci_low": np.nan, "ci_high": np.nan},
+        ]
+        for name in (self.a, self.b):
+            lr = self.likelihood_ratio.loc[name]
+            rows.append({"test": f"likelihood ratio: drop {name}", "estimate": np.nan,
+                         "statistic": lr["statistic"], "df": lr["df"], "p_value": lr["p_value"],
+                         "ci_low": np.nan, "ci_high": np.nan})
+        rows.append({"test": f"bootstrap AUC[{self.a}] - AUC[{self.b}] ({level} CI, "
+                             f"{self.n_bootstrap} account resamples)",
+                     "estimate": self.delta_auc, "statistic": np.nan, "df": np.nan,
+                     "p_value": np.nan, "ci_low": lo, "ci_high": hi})
+        return pd.DataFrame(rows).set_index("test")
+
+    # ---------------------------------------------------------- display
+    def _header(self) -> str:
+        horizon = (f"churn within {self.horizon_days} days" if self.horizon_days
+                   else "churn")
+        cfg = f" of '{self.config_name}'" if self.config_name else ""
+        return (f"compare {self.a} ({self.kinds[self.a]}) vs {self.b} ({self.kinds[self.b]}) "
+                f"in stage '{self.stage}'{cfg}: {horizon}; {self.n_rows} snapshots of "
+                f"{self.n_accounts} accounts, {self.n_events} churn events; left out: "
+                f"{self.n_censored} censored, {self.n_unmeasured} not measured")
+
+    def _lift_lines(self) -> list[str]:
+        lines = []
+        for name in (self.a, self.b):
+            r = self.lift.loc[name]
+            lines.append(f"  {name}: {r['churned_at_risk']:.0%} of churned vs "
+                         f"{r['retained_at_risk']:.0%} of retained snapshots below "
+                         f"{r['at_risk_below']:g} points (lift {r['lift']:.2f})")
+        return lines
+
+    def print_summary(self, decimals: int = 4) -> None:
+        """Print the header, the at-risk lift, the per-signal table, the tests and the verdict."""
+        print(self._header())
+        print()
+        print("at-risk range (sub-score below the at_risk band):")
+        print("\n".join(self._lift_lines()))
+        print()
+        print(self.summary().round(decimals).to_string())
+        print()
+        print(self.tests().round(decimals).to_string())
+        print()
+        print(f"verdict: {self.verdict}")
+        for w in self.warnings:
+            print(f"warning: {w}")
+
+    def _repr_html_(self) -> str:
+        parts = [f"<h4>{html.escape(self._header())}</h4>",
+                 f"<p><b>{html.escape(self.verdict)}</b></p>",
+                 "<ul>" + "".join(f"<li>{html.escape(s.strip())}</li>"
+                                  for s in self._lift_lines()) + "</ul>",
+                 self.summary().round(4).to_html(),
+                 self.tests().round(4).to_html()]
+        if self.warnings:
+            parts.append("<ul>" + "".join(f"<li>warning: {html.escape(w)}</li>"
+                                          for w in self.warnings) + "</ul>")
+        return "\n".join(parts)
+
+    def __repr__(self) -> str:
+        lo, hi = self.delta_auc_ci
+        return (f"ComparisonResult(stage={self.stage!r}, a={self.a!r}, b={self.b!r}, "
+                f"auc=({self.auc[self.a]:.3f}, {self.auc[self.b]:.3f}), "
+                f"delta_auc={self.delta_auc:+.3f} [{lo:+.3f}, {hi:+.3f}], "
+                f"verdict={self.verdict!r})")
+
+
+# ---------------------------------------------------------------- inputs
+def _resolve(config: Config, stage: str, field_name: str, name) -> str:
+    """'metric' or 'component' for ``name`` in ``stage``; a clear error otherwise."""
+    st = config.stages[stage]
+    if not isinstance(name, str) or not name:
+        raise HScoreError(f"{field_name}: expected a metric or component name of stage "
+                          f"'{stage}', got {name!r}")
+    is_metric = name in st.metric_names
+    is_component = name in st.components
+    if is_metric and is_component:
+        raise HScoreError(f"{field_name}: '{name}' is both a metric and a component of stage "
+                          f"'{stage}'; rename one in the config to compare it")
+    if not (is_metric or is_component):
+        raise HScoreError(
+            f"{field_name}: '{name}' is neither a metric nor a component of stage '{stage}' "
+            f"(components: {', '.join(st.components)}; metrics: {', '.join(st.metric_names)})")
+    return "metric" if is_metric else "component"
+
+
+def _check_horizon(horizon_days, config: Config) -> int | None:
+    horizon = config.label_horizon_days if horizon_days is None else horizon_days
+    if horizon is None:
+        return None
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon <= 0:
+        raise HScoreError(f"horizon_days: must be a positive whole number of days, "
+                          f"got {horizon!r}")
+    return int(horizon)
+
+
+def _signals(scorer: HealthScorer, checked, stage: str, names: list[str],
+             kinds: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Stage rows and (rows, 2) signals in points, NaN where not measured."""
+    sub = scorer.subscores(checked)[stage]
+    parts = None
+    out = np.empty((len(sub.rows), len(names)))
+    for j, name in enumerate(names):
+        if kinds[name] == "metric":
+            out[:, j] = sub.values[:, sub.metrics.index(name)]
+        else:
+            if parts is None:
+                parts = scorer.combine(stage, sub.values)
+            ci = list(scorer.config.stages[stage].components).index(name)
+            out[:, j] = parts["components"][:, ci]
+    return sub.rows, out
+
+
+# ----------------------------------------------------------- statistics
+def lift_table(y: np.ndarray, signals: np.ndarray, names: list[str],
+               at_risk_below: float) -> pd.DataFrame:
+    """Share of churned and of retained rows whose signal is below ``at_risk_below``."""
+    churned = y == 1
+    base_rate = churned.mean()
+    rows = []
+    for j, name in enumerate(names):
+        low = signals[:, j] < at_risk_below
+        n_low, n_high = low.sum(), (~low).sum()
+        rate_low = churned[low].mean() if n_low else np.nan
+        rate_high = churned[~low].mean() if n_high else np.nan
+        rows.append({"signal": name, "at_risk_below": at_risk_below,
+                     "churned_at_risk": (low & churned).sum() / churned.sum(),
+                     "retained_at_risk": (low & ~churned).sum() / (~churned).sum(),
+                     "churned_n": int(churned.sum()), "retained_n": int((~churned).sum()),
+                     "churn_rate_at_risk": rate_low, "churn_rate_otherwise": rate_high,
+                     "lift": rate_low / base_rate if n_low else np.nan})
+    return pd.DataFrame(rows).set_index("signal")
+
+
+def _standardize(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean(axis=0)) / x.std(axis=0)
+
+
+def _logit_tests(y: np.ndarray, signals: np.ndarray, names: list[str], notes: list[str]):
+    """Joint Logit on standardized signals, Wald test of equal coefficients, LR drop tests."""
+    import statsmodels.api as sm
+    from scipy import stats
+
+    z = _standardize(signals)
+    exog = np.column_stack([np.ones(len(y)), z])
+    index = ["const", *names]
+    nan_joint = pd.DataFrame(np.nan, index=index,
+                             columns=["coef", "se", "z", "p", "ci_low", "ci_high"])
+    nan_lr = pd.DataFrame({"statistic": np.nan, "df": 1, "p_value": np.nan}, index=names)
+    nan_wald = {"statistic": np.nan, "df": 1, "p_value": np.nan, "difference": np.nan}
+    corr = float(np.corrcoef(signals, rowvar=False)[0, 1])
+    if abs(corr) > 0.999:
+        notes.append(f"'{names[0]}' and '{names[1]}' are collinear (correlation {corr:.4f}): "
+                     "the joint model cannot separate them; Wald and likelihood-ratio tests "
+                     "are not reported")
+        return nan_joint, nan_wald, nan_lr
+
+    def fit(cols):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = sm.Logit(y, exog[:, cols]).fit(disp=0, maxiter=200)
+        for w in caught:
+            text = str(w.message).lower()
+            if "separation" in text or "converge" in text:
+                notes.append(f"the logistic fit on {', '.join(index[c] for c in cols[1:])} did "
+                             f"not settle ({' '.join(str(w.message).split())[:120]}); its "
+                             "tests are unreliable")
+                break
+        return res
+
+    try:
+        joint = fit([0, 1, 2])
+        drops = {names[0]: fit([0, 2]), names[1]: fit([0, 1])}
+    except (np.linalg.LinAlgError, ValueError) as err:
+        notes.append(f"the joint logistic model could not be fitted ({err}); Wald and "
+                     "likelihood-ratio tests are not reported")
+        return nan_joint, nan_wald, nan_lr
+
+    ci = np.asarray(joint.conf_int())
+    table = pd.DataFrame({"coef": np.asarray(joint.params), "se": np.asarray(joint.bse),
+                          "z": np.asarray(joint.tvalues), "p": np.asarray(joint.pvalues),
+                          "ci_low": ci[:, 0], "ci_high": ci[:, 1]}, index=index)
+    wald = joint.wald_test(np.array([[0.0, 1.0, -1.0]]), scalar=True)
+    wald_out = {"statistic": float(np.squeeze(wald.statistic)), "df": 1,
+                "p_value": float(np.squeeze(wald.pvalue)),
+                "difference": float(joint.params[1] - joint.params[2])}
+    lr_rows = {}
+    for name, reduced in drops.items():
+        stat = max(2.0 * (joint.llf - reduced.llf), 0.0)
+        lr_rows[name] = {"statistic": stat, "df": 1, "p_value": float(stats.chi2.sf(stat, 1))}
+    return table, wald_out, pd.DataFrame.from_dict(lr_rows, orient="index")
+
+
+def _paired_bootstrap(y: np.ndarray, signals: np.ndarray, groups: np.ndarray, n_bootstrap: int,
+                      seed: int, chunk: int = 50) -> np.ndarray:
+    """AUC_a - AUC_b over account resamples (both AUCs on the same resample).
+
+    Resamples are drawn in chunks from one generator: the same draws as one call, with a
+    (chunk x rows) weight matrix in memory instead of (n_bootstrap x rows).
+    """
+    rng = np.random.default_rng(seed)
+    risks = [-signals[:, 0], -signals[:, 1]]
+    parts = []
+    for start in range(0, n_bootstrap, chunk):
+        boot = bootstrap_auc(y, risks, groups, min(chunk, n_bootstrap - start), rng)
+        parts.append(boot[:, 0] - boot[:, 1])
+    return np.concatenate(parts)
+
+
+def _verdict(stage: str, a: str, b: str, auc_a: float, auc_b: float, delta: float,
+             ci: tuple[float, float], alpha: float) -> str:
+    lo, hi = ci
+    level = f"{100 * (1 - alpha):g}%"
+    if not (lo > 0 or hi < 0):
+        return (f"In stage '{stage}' there is {NO_EVIDENCE} between {a} and {b} in predicting "
+                f"churn: AUC {auc_a:.3f} vs {auc_b:.3f}, difference {delta:+.3f} "
+                f"({level} CI {lo:+.3f} to {hi:+.3f}).")
+    if lo > 0:
+        better, worse, auc_better, auc_worse, gap_lo, gap_hi = a, b, auc_a, auc_b, lo, hi
+    else:
+        better, worse, auc_better, auc_worse, gap_lo, gap_hi = b, a, auc_b, auc_a, -hi, -lo
+    return (f"In stage '{stage}', {better} is more predictive of churn than {worse}: AUC "
+            f"{auc_better:.3f} vs {auc_worse:.3f}, higher by {abs(delta):.3f} "
+            f"({level} CI {gap_lo:.3f} to {gap_hi:.3f}).")
+
+
+# ------------------------------------------------------------------- api
+def compare(frame: pd.DataFrame, config, stage: str, a: str, b: str, *, n_bootstrap: int = 500,
+            seed: int = 0, horizon_days: int | None = None,
+            alpha: float = 0.05) -> ComparisonResult:
+    """Compare how well two metrics or components of a stage predict churn.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Snapshot table (see the data contract) with a ``churned`` column.
+    config : Config, str or path
+        The config whose transforms (and, for components, weights) turn raw metrics into
+        signals, and whose ``bands.at_risk`` defines the at-risk range.
+    stage : str
+        A stage of ``config``.
+    a, b : str
+        Two different metric or component names of ``stage``.
+    n_bootstrap : int, default 500
+        Paired account-bootstrap resamples for the ΔAUC CI.
+    seed : int, default 0
+    horizon_days : int, optional
+        The label horizon (default: the config's ``label_horizon_days``); used in the text.
+    alpha : float, default 0.05
+        The CI has level ``1 - alpha``.
+
+    Returns
+    -------
+    ComparisonResult
+
+    Raises
+    ------
+    HScoreError
+        Unknown stage, a name that is not a metric or component of the stage, ``a == b``,
+        bad settings.
+    DataError
+        No ``churned`` column, labels that are not 0/1, no churn events (or no retained rows)
+        in the stage, a signal that is constant.
+    """
+    cfg = load_config(config)
+    if not isinstance(stage, str) or stage not in cfg.stages:
+        raise HScoreError(f"stage: {stage!r} is not a stage of config '{cfg.name}' "
+                          f"(stages: {', '.join(cfg.stages)})")
+    kinds_a = _resolve(cfg, stage, "a", a)
+    kinds_b = _resolve(cfg, stage, "b", b)
+    if a == b:
+        raise HScoreError(f"a, b: both name '{a}'; compare two different metrics or components")
+    kinds = {a: kinds_a, b: kinds_b}
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) \
+            or n_bootstrap < 10:
+        raise HScoreError(f"n_bootstrap: need a whole number >= 10 of resamples, "
+                          f"got {n_bootstrap!r}")
+    if not (isinstance(alpha, (float, int)) and 0 < alpha < 1):
+        raise HScoreError(f"alpha: must lie strictly between 0 and 1, got {alpha!r}")
+    horizon = _check_horizon(horizon_days, cfg)
+    if isinstance(frame, pd.DataFrame) and "churned" not in frame.columns:
+        raise DataError("churned", "required column is missing: compare needs churn labels "
+                                   "(1 = churned within the label horizon, 0 = retained, "
+                                   "empty = not yet known)")
+
+    scorer = HealthScorer(cfg)
+    checked = scorer.check(frame)
+    y_all = labels(frame)
+    if stage not in checked.stages or not (checked.stage_codes
+                                           == checked.stages.index(stage)).any():
+        raise DataError("stage", f"no rows of stage '{stage}' in the data")
+    names = [a, b]
+    rows, signals = _signals(scorer, checked, stage, names, kinds)
+    y = y_all[rows]
+    labelled = ~np.isnan(y)
+    n_censored = int((~labelled).sum())
+    measured = ~np.isnan(signals).any(axis=1)
+    n_unmeasured = int((labelled & ~measured).sum())
+    keep = labelled & measured
+    y, signals, rows = y[keep], signals[keep], rows[keep]
+    groups = checked.account_codes[rows]
+
+    n_events = int(y.sum())
+    if len(y) == 0:
+        raise DataError("churned", f"no row of stage '{stage}' has both a known label and "
+                                   f"measured {a} and {b}", n_censored + n_unmeasured)
+    if n_events == 0:
+        raise DataError("churned", f"no churn events in stage '{stage}' among the rows with "
+                                   f"measured {a} and {b}: nothing to compare",
+                        len(y), list(frame["account_id"].to_numpy()[rows[:3]]))
+    if n_events == len(y):
+        raise DataError("churned", f"every row of stage '{stage}' churned: nothing to compare",
+                        len(y), list(frame["account_id"].to_numpy()[rows[:3]]))
+    for j, name in enumerate(names):
+        if np.ptp(signals[:, j]) == 0:
+            raise DataError(name, f"the {kinds[name]}'s signal is constant "
+                                  f"({signals[0, j]:g} points) on the {len(y)} compared rows of "
+                                  f"stage '{stage}': it cannot predict anything")
+
+    notes: list[str] = []
+    lift = lift_table(y, signals, names, cfg.bands.at_risk)
+    aucs = {name: auc(y, -signals[:, j]) for j, name in enumerate(names)}
+    for name, value in aucs.items():
+        if value < 0.5:
+            notes.append(f"higher {name} goes with more churn here (AUC {value:.3f} < 0.5): it "
+                         "runs against its configured direction")
+    joint, wald, lr = _logit_tests(y, signals, names, notes)
+
+    deltas = _paired_bootstrap(y, signals, groups, n_bootstrap, seed)
+    lo, hi = (float(q) for q in np.nanquantile(deltas, [alpha / 2, 1 - alpha / 2]))
+    delta = aucs[a] - aucs[b]
+    n_accounts = len(np.unique(groups))
+    if n_accounts < 30:
+        notes.append(f"only {n_accounts} accounts: the bootstrap CI is rough")
+    if n_events < 20:
+        notes.append(f"only {n_events} churn events in stage '{stage}': the tests have little "
+                     "power")
+    for note in notes:
+        warnings.warn(f"compare {a} vs {b} in stage '{stage}': {note}", ComparisonWarning,
+                      stacklevel=2)
+
+    return ComparisonResult(
+        stage=stage, a=a, b=b, kinds=kinds, lift=lift, auc=aucs, joint=joint, wald=wald,
+        likelihood_ratio=lr, delta_auc=float(delta), delta_auc_ci=(lo, hi),
+        delta_auc_boot=deltas,
+        verdict=_verdict(stage, a, b, aucs[a], aucs[b], delta, (lo, hi), alpha),
+        n_rows=len(y), n_accounts=n_accounts, n_events=n_events, n_censored=n_censored,
+        n_unmeasured=n_unmeasured, horizon_days=horizon, alpha=float(alpha),
+        n_bootstrap=int(n_bootstrap), seed=seed, config_name=cfg.name, warnings=notes)
