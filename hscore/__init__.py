@@ -24,6 +24,7 @@ _LAZY = {
     "calibrate": ("hscore.calibrate", "calibrate"),
     "CalibrationResult": ("hscore.calibrate", "CalibrationResult"),
     "synth": ("hscore.synth", None),
+    "plots": ("hscore.plots", None),
 }
 
 __all__ = ["Config", "load_config", "save_config", "normalize_weights", "HealthScorer", "score",

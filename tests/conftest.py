@@ -14,5 +14,7 @@ def _isolated_store(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("hscore_home")
     monkeypatch.setenv("HSCORE_HOME", str(home))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlruns.db'}")
+    # mlflow.set_registry_uri() exports MLFLOW_REGISTRY_URI; pin it so each test undoes it.
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", f"sqlite:///{home / 'mlruns.db'}")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     yield home

@@ -1,0 +1,412 @@
+"""Figures for analysts and for the MLflow run artifacts (matplotlib only).
+
+Every function returns a :class:`matplotlib.figure.Figure` with a title, axis
+labels and units; nothing is shown or saved here, so the same figure serves a
+notebook cell (``fig``) and an artifact (``fig.savefig("weights.png")``).
+Figures are built without ``pyplot``: no global figure state, nothing left
+open in a long calibration loop. In a notebook run ``%matplotlib inline`` once
+so that a returned figure displays.
+
+=========================  =====================================================
+:func:`weights`            input vs calibrated effective weights with bootstrap CIs
+:func:`calibration_curve`  predicted vs observed churn on the holdout
+:func:`roc`                ROC curves of the calibrated, input and reference models
+:func:`score_distribution` histogram of scores per stage with the band thresholds
+:func:`compare_lift`       at-risk shares and bootstrap ΔAUC of a :func:`~hscore.compare.compare`
+=========================  =====================================================
+
+``weights``, ``calibration_curve`` and ``roc`` take a fitted
+:class:`~hscore.calibrate.Calibrator` and draw one panel per stage
+(``stage="maturity"`` draws one).
+
+This module is never imported by the scoring path (:mod:`hscore.scorer`).
+
+Examples
+--------
+>>> import warnings
+>>> from hscore import synth, plots
+>>> from hscore.calibrate import calibrate
+>>> history = synth.make_history(n_accounts=200, months=12, seed=2)
+>>> with warnings.catch_warnings():
+...     warnings.simplefilter("ignore")
+...     result = calibrate(history.frame, "lifecycle", horizon_days=30, n_bootstrap=10)
+>>> fig = plots.weights(result, stage="maturity")
+>>> fig.axes[0].get_xlabel()
+'effective weight (share of the stage score, 0–1)'
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["weights", "calibration_curve", "roc", "score_distribution", "compare_lift",
+           "roc_points", "MODEL_LABELS"]
+
+#: How the holdout models are named in legends.
+MODEL_LABELS = {"calibrated": "calibrated config", "input": "input config",
+                "reference": "reference (unconstrained logit)"}
+_MODEL_COLORS = {"calibrated": "C0", "input": "C1", "reference": "C7"}
+_BAND_COLORS = {"at_risk": "#d62728", "neutral": "#bcbd22", "healthy": "#2ca02c"}
+
+WEIGHT_UNITS = "effective weight (share of the stage score, 0–1)"
+SCORE_UNITS = "health score (points, 0–100)"
+
+
+# ----------------------------------------------------------------- helpers
+def _figure(n_panels: int, panel_size: tuple[float, float], ncols: int = 2):
+    """A constrained-layout figure with exactly ``n_panels`` axes, row-major."""
+    from matplotlib.figure import Figure
+
+    ncols = max(1, min(ncols, n_panels))
+    nrows = math.ceil(n_panels / ncols)
+    fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
+    axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(n_panels)]
+    return fig, axes
+
+
+def _stages(result, stage: str | None) -> list[str]:
+    names = list(result.stages_)
+    if stage is None:
+        return names
+    if stage not in result.stages_:
+        from hscore.errors import HScoreError
+
+        raise HScoreError(f"stage: {stage!r} is not a calibrated stage "
+                          f"(stages: {', '.join(names)})")
+    return [stage]
+
+
+def _horizon(result) -> str:
+    days = getattr(result, "horizon_days_", None)
+    return f"{days}-day" if days else "label-horizon"
+
+
+def _note(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=9,
+            color="0.35", wrap=True)
+
+
+def _holdout_of(fit):
+    """``(y, groups, {model: (risk, probability)})`` on the holdout, if the fit kept it.
+
+    ``StageFit.holdout``; results made before it was public kept it as ``_holdout``.
+    ``None`` when the result keeps no holdout predictions (the ROC then says so).
+    """
+    kept = getattr(fit, "holdout", None)
+    if kept is None:
+        kept = getattr(fit, "_holdout", None)
+    return kept
+
+
+def roc_points(y: np.ndarray, risk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False and true positive rates (0–1) at every distinct ``risk`` threshold, highest
+    first, starting at (0, 0). Tied risks make one diagonal step, so the trapezoid area
+    under the points is the AUC with ties counted half."""
+    y = np.asarray(y, dtype=np.float64)
+    risk = np.asarray(risk, dtype=np.float64)
+    order = np.argsort(-risk, kind="mergesort")
+    y, risk = y[order], risk[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(risk)), len(risk) - 1]
+    tp = np.cumsum(y)[last_of_tie]
+    fp = np.cumsum(1.0 - y)[last_of_tie]
+    pos, neg = y.sum(), len(y) - y.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.r_[0.0, fp / neg], np.r_[0.0, tp / pos]
+
+
+# ------------------------------------------------------------ calibration
+def weights(result, *, stage: str | None = None):
+    """Input vs calibrated effective weight of every metric, with the 95% bootstrap CI.
+
+    Parameters
+    ----------
+    result : Calibrator
+        A fitted calibration (:func:`hscore.calibrate.calibrate`).
+    stage : str, optional
+        Draw only this stage (default: one panel per stage).
+
+    Returns
+    -------
+    Figure
+        One horizontal bar chart per stage: for each metric the input config's
+        effective weight (component weight x metric weight) and the calibrated
+        one, whose 95% account-bootstrap CI is the black line. The bar lengths
+        are ``result.summary()``'s ``input_weight`` and ``weight``.
+    """
+    table = result.summary()
+    stages = _stages(result, stage)
+    longest = max(int((table["stage"] == s).sum()) for s in stages)
+    fig, axes = _figure(len(stages), (6.4, 0.42 * longest + 1.6))
+    for ax, name in zip(axes, stages):
+        rows = table[table["stage"] == name].reset_index(drop=True)
+        fit = result.stages_[name]
+        y = np.arange(len(rows))[::-1].astype(float)   # first metric on top
+        ax.barh(y + 0.2, rows["input_weight"], height=0.4, color="C1", alpha=0.75,
+                label="input config")
+        ax.barh(y - 0.2, rows["weight"], height=0.4, color="C0", label="calibrated")
+        ci = rows[["ci_low", "ci_high"]].to_numpy(dtype=np.float64)
+        has_ci = np.isfinite(ci).all(axis=1)
+        if has_ci.any():
+            ax.hlines(y[has_ci] - 0.2, ci[has_ci, 0], ci[has_ci, 1], color="black", lw=1.4,
+                      label="95% bootstrap CI")
+        # Thin lines between components, the component's name at the right edge.
+        starts = np.flatnonzero(rows["component"].ne(rows["component"].shift()))
+        for k, start in enumerate(starts):
+            end = starts[k + 1] if k + 1 < len(starts) else len(rows)
+            if start > 0:
+                ax.axhline(y[start] + 0.5, color="0.8", lw=0.8)
+            ax.text(1.0, (y[start] + y[end - 1]) / 2, f" {rows['component'].iat[start]}",
+                    transform=ax.get_yaxis_transform(), ha="left", va="center", fontsize=7.5,
+                    color="0.35", rotation=-90 if end - start > 1 else 0)
+        ax.set_yticks(y, rows["metric"], fontsize=8)
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        ax.set_xlim(0, max(1e-9, float(np.nanmax(np.r_[rows["input_weight"], rows["weight"],
+                                                        ci[has_ci].ravel()]))) * 1.12)
+        ax.set_xlabel(WEIGHT_UNITS)
+        ax.set_ylabel("metric (grouped by component)")
+        status = "" if fit.status == "calibrated" else f"\n({fit.status})"
+        ax.set_title(f"{name}: {fit.n_events} churn events in {fit.n_rows} training "
+                     f"snapshots{status}", fontsize=9.5)
+    handles, labels = axes[0].get_legend_handles_labels()
+    for ax in axes[1:]:   # a stage without CIs has no CI handle
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)
+    fig.suptitle("Input vs calibrated metric weights (95% account-bootstrap CI)")
+    return fig
+
+
+def calibration_curve(result, *, stage: str | None = None):
+    """Predicted churn probability against the observed churn rate on the holdout.
+
+    Rows of the holdout are split into equal-count bins of predicted
+    probability (``StageFit.calibration``); each point is one bin's mean
+    prediction and observed churn rate, in percent. A well calibrated model's
+    points lie on the diagonal.
+
+    Parameters
+    ----------
+    result : Calibrator
+    stage : str, optional
+        Draw only this stage.
+
+    Returns
+    -------
+    Figure
+        One panel per stage, one line per model (calibrated, input, reference).
+    """
+    stages = _stages(result, stage)
+    horizon = _horizon(result)
+    fig, axes = _figure(len(stages), (4.6, 4.2))
+    for ax, name in zip(axes, stages):
+        fit = result.stages_[name]
+        table = fit.calibration
+        top = 0.0
+        if table is None or table.empty:
+            _note(ax, "no holdout predictions for this stage")
+        else:
+            for model, part in table.groupby("model", sort=False):
+                x = 100.0 * part["mean_predicted"].to_numpy()
+                obs = 100.0 * part["observed_rate"].to_numpy()
+                ax.plot(x, obs, marker="o", ms=4, color=_MODEL_COLORS.get(model),
+                        label=MODEL_LABELS.get(model, model))
+                top = max(top, float(np.nanmax(x)), float(np.nanmax(obs)))
+        top = min(100.0, top * 1.05) if top > 0 else 100.0
+        ax.plot([0, top], [0, top], ls="--", color="0.5", lw=1, label="perfect calibration")
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, top)
+        ax.set_xlabel(f"predicted churn probability, {horizon} horizon (%)")
+        ax.set_ylabel("observed churn rate (% of holdout snapshots)")
+        ax.set_title(f"{name}: {fit.n_holdout_events} churn events in {fit.n_holdout_rows} "
+                     "holdout snapshots", fontsize=9.5)
+        ax.legend(fontsize=7.5, loc="upper left")
+    fig.suptitle(f"Calibration on the holdout (from {_holdout_date(result)}): "
+                 "predicted vs observed churn")
+    return fig
+
+
+def _holdout_date(result) -> str:
+    start = getattr(result, "holdout_from_", None)
+    return str(pd.Timestamp(start).date()) if start is not None else "?"
+
+
+def roc(result, *, stage: str | None = None):
+    """ROC curves on the holdout for the calibrated config, the input config and the
+    unconstrained reference model, with their AUCs (``result.quality_``) in the legend.
+
+    Parameters
+    ----------
+    result : Calibrator
+    stage : str, optional
+        Draw only this stage.
+
+    Returns
+    -------
+    Figure
+        One panel per stage. The area under each curve is the model's holdout AUC.
+    """
+    stages = _stages(result, stage)
+    quality = result.quality_.set_index(["stage", "model"])
+    fig, axes = _figure(len(stages), (4.6, 4.2))
+    for ax, name in zip(axes, stages):
+        fit = result.stages_[name]
+        kept = _holdout_of(fit)
+        if kept is None:
+            _note(ax, "the calibration result keeps no holdout predictions;\n"
+                      "AUCs: " + ", ".join(
+                          f"{m} {quality['auc'].get((name, m), np.nan):.3f}"
+                          for m in MODEL_LABELS))
+        else:
+            y, _groups, models = kept
+            y = np.asarray(y, dtype=np.float64)
+            if len(y) == 0 or y.sum() in (0, len(y)):
+                _note(ax, "the holdout needs both churned and retained snapshots")
+            else:
+                for model, (risk, _prob) in models.items():
+                    fpr, tpr = roc_points(y, risk)
+                    value = quality["auc"].get((name, model), np.nan)
+                    ax.plot(fpr, tpr, color=_MODEL_COLORS.get(model), lw=1.6,
+                            label=f"{MODEL_LABELS.get(model, model)} (AUC {value:.3f})")
+        ax.plot([0, 1], [0, 1], ls="--", color="0.5", lw=1, label="chance (AUC 0.5)")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.01)
+        ax.set_xlabel("false positive rate (share of retained flagged, 0–1)")
+        ax.set_ylabel("true positive rate (share of churned flagged, 0–1)")
+        ax.set_title(f"{name}: {fit.n_holdout_events} churn events in {fit.n_holdout_rows} "
+                     "holdout snapshots", fontsize=9.5)
+        ax.legend(fontsize=7.5, loc="lower right")
+    fig.suptitle(f"ROC on the holdout (from {_holdout_date(result)}), "
+                 f"{_horizon(result)} churn")
+    return fig
+
+
+# ------------------------------------------------------------------ scores
+def score_distribution(scores: pd.DataFrame, config=None, *, stage: str | None = None,
+                       bin_width: float = 5.0):
+    """Histogram of health scores per stage, with the band thresholds.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        The output of :meth:`hscore.HealthScorer.score` (``score`` and, for a
+        per-stage view, ``stage``). Empty scores are left out and counted in the title.
+    config : Config, str or path, optional
+        Where the band thresholds come from (default: the shipped ``lifecycle``
+        config's bands). Pass the config the scores were made with.
+    stage : str, optional
+        Draw only this stage.
+    bin_width : float, default 5
+        Width of a histogram bin, in points.
+
+    Returns
+    -------
+    Figure
+        One panel per stage (or one ``all`` panel without a stage column); the
+        x axis runs over 0–100 points, the at-risk / neutral / healthy ranges are shaded.
+    """
+    from hscore.config import load_config
+    from hscore.errors import DataError
+
+    if "score" not in scores.columns:
+        raise DataError("score", "required column is missing: pass the output of "
+                                 "HealthScorer.score")
+    bands = load_config("lifecycle" if config is None else config).bands
+    if "stage" in scores.columns:
+        col = scores["stage"]
+        present = set(col.dropna().astype(str))
+        order = ([str(c) for c in col.cat.categories] if isinstance(col.dtype, pd.CategoricalDtype)
+                 else list(dict.fromkeys(col.dropna().astype(str))))
+        names = [s for s in order if s in present]
+        stage_of = col.astype(object).astype(str).to_numpy()
+    else:
+        names, stage_of = ["all"], np.full(len(scores), "all", dtype=object)
+    if stage is not None:
+        if stage not in names:
+            raise DataError("stage", f"no rows of stage {stage!r} in the scores "
+                                     f"(stages: {', '.join(names)})")
+        names = [stage]
+    edges = np.arange(0.0, 100.0 + bin_width / 2, bin_width)
+    edges[-1] = 100.0
+    values_all = scores["score"].to_numpy(dtype=np.float64)
+    fig, axes = _figure(len(names), (4.8, 3.4))
+    for ax, name in zip(axes, names):
+        values = values_all[stage_of == name]
+        scored = values[~np.isnan(values)]
+        for lo, hi, band in ((0, bands.at_risk, "at_risk"),
+                             (bands.at_risk, bands.healthy, "neutral"),
+                             (bands.healthy, 100, "healthy")):
+            ax.axvspan(lo, hi, color=_BAND_COLORS[band], alpha=0.08, lw=0)
+        bars = ax.hist(scored, bins=edges, color="C0", edgecolor="white", lw=0.5,
+                       label="snapshots per bin")[2]
+        bars.set_label("snapshots per bin")
+        ax.axvline(bands.at_risk, color=_BAND_COLORS["at_risk"], ls="--", lw=1.2,
+                   label=f"at risk below {bands.at_risk:g}")
+        ax.axvline(bands.healthy, color=_BAND_COLORS["healthy"], ls="--", lw=1.2,
+                   label=f"healthy from {bands.healthy:g}")
+        ax.set_xlim(0, 100)
+        ax.set_xlabel(SCORE_UNITS)
+        ax.set_ylabel("snapshots (count)")
+        at_risk = float(np.mean(scored < bands.at_risk)) if len(scored) else float("nan")
+        empty = len(values) - len(scored)
+        ax.set_title(f"{name}: {len(scored)} scored snapshots, {at_risk:.0%} at risk"
+                     + (f", {empty} without score" if empty else ""), fontsize=9.5)
+        ax.legend(fontsize=7.5, loc="upper left")
+    fig.suptitle("Health score distribution by lifecycle stage")
+    return fig
+
+
+# ----------------------------------------------------------------- compare
+def compare_lift(comparison):
+    """The evidence of :func:`hscore.compare.compare` as two panels.
+
+    Left: the share of churned and of retained snapshots whose signal lies in
+    the at-risk range (the seeds' "85% of churned customers had a low usage
+    rate") for each signal, in percent. Right: the paired account-bootstrap
+    distribution of ``AUC[a] - AUC[b]`` with its CI and zero.
+
+    Parameters
+    ----------
+    comparison : ComparisonResult
+
+    Returns
+    -------
+    Figure
+    """
+    c = comparison
+    lift = c.lift.loc[[c.a, c.b]]
+    fig, (left, right) = _figure(2, (5.0, 3.8))
+    x = np.arange(2, dtype=float)
+    left.bar(x - 0.2, 100.0 * lift["churned_at_risk"].to_numpy(), width=0.4, color="C3",
+             label=f"churned ({int(lift['churned_n'].iat[0])} snapshots)")
+    left.bar(x + 0.2, 100.0 * lift["retained_at_risk"].to_numpy(), width=0.4, color="C2",
+             label=f"retained ({int(lift['retained_n'].iat[0])} snapshots)")
+    for xi, (_, r) in zip(x, lift.iterrows()):
+        left.text(xi, 100.0 * max(r["churned_at_risk"], r["retained_at_risk"]) + 2,
+                  f"lift {r['lift']:.2f}", ha="center", fontsize=8)
+    left.set_xticks(x, [f"{c.a}\n({c.kinds[c.a]})", f"{c.b}\n({c.kinds[c.b]})"], fontsize=8)
+    left.set_ylim(0, 110)
+    left.set_xlabel("signal")
+    left.set_ylabel(f"snapshots below {lift['at_risk_below'].iat[0]:g} points (%)")
+    left.set_title("Share in the at-risk range", fontsize=9.5)
+    left.legend(fontsize=7.5, loc="upper right")
+
+    boot = np.asarray(c.delta_auc_boot, dtype=np.float64)
+    boot = boot[np.isfinite(boot)]
+    lo, hi = c.delta_auc_ci
+    level = f"{100 * (1 - c.alpha):g}%"
+    right.hist(boot, bins=min(40, max(10, len(boot) // 10)), color="C0", alpha=0.8,
+               label=f"{len(boot)} account resamples")
+    right.axvline(c.delta_auc, color="black", lw=1.5, label=f"estimate {c.delta_auc:+.3f}")
+    right.axvspan(lo, hi, color="C0", alpha=0.12, label=f"{level} CI [{lo:+.3f}, {hi:+.3f}]")
+    right.axvline(0.0, color="0.4", ls="--", lw=1, label="no difference")
+    right.set_xlabel(f"AUC[{c.a}] − AUC[{c.b}]\n(difference in AUC, 0–1 scale)")
+    right.set_ylabel("bootstrap resamples (count)")
+    right.set_title(f"AUC {c.auc[c.a]:.3f} vs {c.auc[c.b]:.3f}", fontsize=9.5)
+    right.legend(fontsize=7.5, loc="upper left")
+    fig.suptitle(f"Stage '{c.stage}': is {c.a} more predictive of churn than {c.b}?")
+    return fig
