@@ -71,11 +71,26 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--horizon-days", type=int, help="label horizon (default: the config's)")
     p.add_argument("--out", required=True, help="write the calibrated config (YAML) here")
     p.add_argument("--bootstrap", type=int, default=200, help="account-bootstrap resamples")
+    p.add_argument("--strengths", type=_strengths,
+                   help="penalty strengths tried by cross-validation, comma-separated "
+                        "(inf = keep the input weights, 0 = no pull; default: a built-in grid; "
+                        "one value skips cross-validation)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     p.add_argument("--require-tracking", action="store_true",
-                   help="exit non-zero when the MLflow run cannot be logged")
+                   help="exit 1 when the MLflow run cannot be logged (default: say so, exit 0; "
+                        "the calibrated config is written to --out either way)")
     p.set_defaults(run=_run_calibrate)
+
+
+def _strengths(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}")
+    if not values or any(not v >= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"strengths must be numbers >= 0 (inf allowed): {text!r}")
+    return values
 
 
 def _print_warnings(caught) -> None:
@@ -98,7 +113,7 @@ def _run_calibrate(args) -> int:
         warnings.simplefilter("always")
         result = calibrate(frame, args.config, holdout_from=args.holdout_from,
                            horizon_days=args.horizon_days, n_bootstrap=args.bootstrap,
-                           seed=args.seed)
+                           strengths=args.strengths, seed=args.seed)
     _print_warnings(caught)
     save_config(result.config, args.out)
     result.print_summary()
@@ -109,15 +124,27 @@ def _run_calibrate(args) -> int:
 
 
 def _track(result, frame, args) -> int:
-    from hscore.tracking import log_calibration
+    """Log the run; a store that cannot be written leaves the config at --out and says so."""
+    import contextlib
+    import io
 
+    from hscore.tracking import describe_store, log_calibration, quiet_mlflow, tracking_uri
+
+    quiet_mlflow()
+    chatter = io.StringIO()   # MLflow prints "Created version ..." on its own; we print ours
     try:
-        info = log_calibration(result, frame=frame, snapshots_path=args.snapshots)
-    except Exception as err:  # noqa: BLE001 - any store failure leaves the written config
-        print(f"error: tracking failed, the calibrated config is still at {args.out}: "
-              f"{type(err).__name__}: {' '.join(str(err).split())[:300]}", file=sys.stderr)
+        with contextlib.redirect_stderr(chatter):
+            info = log_calibration(result, frame=frame, snapshots_path=args.snapshots)
+    except Exception as err:  # noqa: BLE001 - any store failure: the written config stands
+        why = " ".join(f"{type(err).__name__}: {err}".split())[:300]
+        kind = "error" if args.require_tracking else "warning"
+        print(f"{kind}: tracking failed ({tracking_uri()}): {why}; the calibrated config is "
+              f"written to {args.out}", file=sys.stderr)
         return 1 if args.require_tracking else 0
     print(info)
+    if info.plots_note:
+        print(f"note: plots {info.plots_note}")
+    print(describe_store())
     return 0
 
 
@@ -128,7 +155,9 @@ def _add_compare(sub) -> None:
     p.add_argument("--stage", required=True)
     p.add_argument("a")
     p.add_argument("b")
-    p.add_argument("--bootstrap", type=int, default=500)
+    p.add_argument("--bootstrap", type=int, default=500,
+                   help="paired account-bootstrap resamples for the ΔAUC CI")
+    p.add_argument("--horizon-days", type=int, help="label horizon (default: the config's)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=_run_compare)
 
@@ -143,17 +172,69 @@ def _run_compare(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = compare(frame, args.config, args.stage, args.a, args.b,
-                         n_bootstrap=args.bootstrap, seed=args.seed)
+                         n_bootstrap=args.bootstrap, seed=args.seed,
+                         horizon_days=args.horizon_days)
     _print_warnings(caught)
     result.print_summary()
     return 0
 
 
-_COMMANDS = [_add_demo, _add_score, _add_calibrate, _add_compare]
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="write a registered version's config for production")
+    p.add_argument("--model", required=True,
+                   help="models:/customer-health-score@champion, models:/customer-health-score/3, "
+                        "a version number or a run id")
+    p.add_argument("--out", required=True, help="the YAML file to write (atomically)")
+    p.set_defaults(run=_run_export)
+
+
+def _run_export(args) -> int:
+    from hscore.export import describe_export, export_config
+    from hscore.tracking import quiet_mlflow
+
+    quiet_mlflow()
+    path = export_config(args.model, args.out)
+    print(describe_export(path))
+    return 0
+
+
+def _add_promote(sub) -> None:
+    from hscore.registry import DEFAULT_TOLERANCE
+
+    p = sub.add_parser("promote", help="compare the challenger with the champion and promote")
+    p.add_argument("--version", help="the challenger's version number (default: @challenger)")
+    p.add_argument("--force", action="store_true",
+                   help="move @champion even when the challenger's AUC is worse")
+    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                   help="how much lower the challenger's pooled holdout AUC may be "
+                        f"(default {DEFAULT_TOLERANCE})")
+    p.add_argument("--snapshots", help="compare on this file's rows from the challenger's "
+                                       "holdout start (default: the holdout its run logged)")
+    p.add_argument("--bootstrap", type=int, default=200,
+                   help="paired account-bootstrap resamples for the ΔAUC CI")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=_run_promote)
+
+
+def _run_promote(args) -> int:
+    from hscore.registry import promote
+    from hscore.tracking import quiet_mlflow
+
+    quiet_mlflow()
+    result = promote(args.version, tolerance=args.tolerance, force=args.force,
+                     snapshots=args.snapshots, n_bootstrap=args.bootstrap, seed=args.seed)
+    print(result)
+    return 0
+
+
+_COMMANDS = [_add_demo, _add_score, _add_calibrate, _add_compare, _add_export, _add_promote]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="hscore", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="hscore", description="Customer health scores per lifecycle stage, "
+                     "calibrated against churn history.",
+                     epilog="exit status: 0 done; 2 bad input (one line on stderr starting with "
+                            "'error:'); 1 tracking failed under calibrate --require-tracking")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in _COMMANDS:
         add(sub)
@@ -170,6 +251,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:  # unreadable/unwritable file named by the user
         print(f"error: {err.filename or ''}: {err.strerror or err}".replace(": :", ":"),
               file=sys.stderr)
+        return 2
+    except Exception as err:
+        if not type(err).__module__.startswith("mlflow"):
+            raise
+        # The store itself failed (unreachable server, read-only or damaged database).
+        from hscore.tracking import tracking_uri
+
+        text = " ".join(str(getattr(err, "message", err)).split())[:300]
+        print(f"error: MLflow store {tracking_uri()}: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

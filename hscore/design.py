@@ -46,6 +46,10 @@ class StageDesign:
     days: np.ndarray           # (n,) snapshot day (days since epoch)
     rows: np.ndarray           # (n,) positions in the input frame
     input_weights: np.ndarray  # (m,) the input config's effective metric weights
+    missing: str = "reweight"  # the config's missing-value rule
+    min_coverage: float = 0.5  # the config's min_coverage
+    n_censored: int = 0        # rows of the stage left out: label not yet known
+    n_unscored: int = 0        # rows of the stage left out: coverage under min_coverage
 
     @property
     def n_rows(self) -> int:
@@ -62,7 +66,39 @@ class StageDesign:
     def subset(self, mask: np.ndarray) -> "StageDesign":
         return StageDesign(self.stage, self.metrics, self.components, self.component_of,
                            self.X[mask], self.measured[mask], self.y[mask], self.groups[mask],
-                           self.days[mask], self.rows[mask], self.input_weights)
+                           self.days[mask], self.rows[mask], self.input_weights,
+                           self.missing, self.min_coverage)
+
+    def scored_by(self, weights: np.ndarray) -> np.ndarray:
+        """(n,) bool: rows a config with effective metric ``weights`` scores (the weight of
+        the measured metrics reaches ``min_coverage``)."""
+        return self.measured @ np.asarray(weights, dtype=np.float64) >= self.min_coverage
+
+    def score_with(self, weights: np.ndarray) -> np.ndarray:
+        """(n,) score 0-100 that a config with effective metric ``weights`` gives these rows.
+
+        Missing metrics are filled by the config's rule under the *new* weights
+        (for ``reweight`` the fill depends on them), so this is exactly what the
+        scorer computes with the calibrated config, clipped to [0, 100] as it does.
+        """
+        weights = np.asarray(weights, dtype=np.float64)
+        if self.measured.all() or self.missing != "reweight":
+            score = 100.0 * (self.X @ weights)
+        else:
+            ncomp = len(self.components)
+            comp_w = np.bincount(self.component_of, weights=weights, minlength=ncomp)
+            counts = np.bincount(self.component_of, minlength=ncomp)
+            inside = np.where(comp_w[self.component_of] > 0,
+                              weights / np.where(comp_w > 0, comp_w, 1.0)[self.component_of],
+                              1.0 / counts[self.component_of])
+            values = np.where(self.measured, 100.0 * self.X, np.nan)
+            filled = _fill_missing(values, self.component_of, inside, comp_w, self.missing)
+            score = filled @ weights
+            # A row whose measured components all weigh 0 has no score under the new
+            # weights; the input fill keeps it comparable.
+            bad = ~np.isfinite(score)
+            score[bad] = 100.0 * (self.X[bad] @ weights)
+        return np.clip(score, 0.0, 100.0)
 
     def component_matrix(self) -> np.ndarray:
         """(n, components) component scores / 100 under the input weights."""
@@ -149,10 +185,12 @@ def build_designs(frame: pd.DataFrame, config: Config, *, require_labels: bool =
         plan = scorer._plans[stage]
         parts = scorer.combine(stage, sub.values)
         keep = ~parts["too_thin"]
-        n_unscored += int((~keep).sum())
+        stage_unscored = int((~keep).sum())
         y = y_all[sub.rows]
         known = ~np.isnan(y)
-        n_censored += int((keep & ~known).sum())
+        stage_censored = int((keep & ~known).sum())
+        n_unscored += stage_unscored
+        n_censored += stage_censored
         keep &= known
         filled = _fill_missing(sub.values[keep], plan.component_of, plan.metric_weight,
                                plan.component_weight, config.missing)
@@ -163,5 +201,7 @@ def build_designs(frame: pd.DataFrame, config: Config, *, require_labels: bool =
             component_of=plan.component_of.copy(), X=filled / 100.0,
             measured=~np.isnan(sub.values[keep]), y=y[keep],
             groups=checked.account_codes[rows], days=checked.days[rows], rows=rows,
-            input_weights=plan.component_weight[plan.component_of] * plan.metric_weight)
+            input_weights=plan.component_weight[plan.component_of] * plan.metric_weight,
+            missing=config.missing, min_coverage=config.min_coverage,
+            n_censored=stage_censored, n_unscored=stage_unscored)
     return DesignSet(designs, n_censored, n_unscored, checked)

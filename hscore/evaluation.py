@@ -12,13 +12,17 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["auc", "bootstrap_auc", "auc_ci", "brier", "log_loss", "calibration_table",
-           "account_weights"]
+__all__ = ["auc", "bootstrap_auc", "auc_ci", "auc_cis", "brier", "log_loss",
+           "calibration_table", "account_weights", "account_weight_blocks"]
 
 _EPS = 1e-15
+#: Resamples processed at once: bounds the (resamples x rows) weight blocks in memory.
+_CHUNK = 32
 
 
 def _tie_groups(risk_sorted: np.ndarray) -> np.ndarray:
@@ -26,14 +30,20 @@ def _tie_groups(risk_sorted: np.ndarray) -> np.ndarray:
 
 
 def _auc_sorted(y_sorted: np.ndarray, w_sorted: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """AUC for one or many weight vectors (last axis = rows), data sorted by risk."""
+    """AUC for one or many weight vectors (last axis = rows), data sorted by risk.
+
+    Per tie group: churned weight x (retained weight strictly below + half the retained
+    weight tied with it), over total churned x total retained weight.
+    """
     wp = w_sorted * y_sorted
     wn = w_sorted - wp
-    pos = np.add.reduceat(wp, starts, axis=-1)
-    neg = np.add.reduceat(wn, starts, axis=-1)
-    below = np.cumsum(neg, axis=-1) - neg
-    num = (pos * (below + 0.5 * neg)).sum(axis=-1)
-    den = pos.sum(axis=-1) * neg.sum(axis=-1)
+    if len(starts) < y_sorted.shape[-1]:
+        wp = np.add.reduceat(wp, starts, axis=-1)
+        wn = np.add.reduceat(wn, starts, axis=-1)
+    below = np.cumsum(wn, axis=-1)
+    below -= 0.5 * wn
+    num = (wp * below).sum(axis=-1)
+    den = wp.sum(axis=-1) * wn.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return num / den
 
@@ -48,40 +58,70 @@ def auc(y: np.ndarray, risk: np.ndarray, weights: np.ndarray | None = None) -> f
     return float(_auc_sorted(y[order], w[order], _tie_groups(risk[order])))
 
 
+def account_weight_blocks(groups: np.ndarray, n_boot: int, seed) -> Iterator[np.ndarray]:
+    """Blocks of (resamples, rows) frequency weights of an account bootstrap.
+
+    Each resample draws the accounts with replacement and every snapshot of a
+    drawn account comes along. The draws do not depend on the block size.
+    """
+    rng = np.random.default_rng(seed)
+    codes, inverse = np.unique(groups, return_inverse=True)
+    n_acc = len(codes)
+    for start in range(0, n_boot, _CHUNK):
+        size = min(_CHUNK, n_boot - start)
+        counts = np.empty((size, n_acc))
+        for b in range(size):
+            counts[b] = np.bincount(rng.integers(0, n_acc, n_acc), minlength=n_acc)
+        yield counts[:, inverse]
+
+
 def account_weights(groups: np.ndarray, n_boot: int, seed: int | np.random.Generator
                     ) -> np.ndarray:
     """(n_boot, rows) frequency weights of an account bootstrap: each resample draws accounts
     with replacement and every snapshot of a drawn account comes along."""
-    rng = np.random.default_rng(seed)
-    codes, inverse = np.unique(groups, return_inverse=True)
-    n_acc = len(codes)
-    counts = np.empty((n_boot, n_acc))
-    for b in range(n_boot):
-        counts[b] = np.bincount(rng.integers(0, n_acc, n_acc), minlength=n_acc)
-    return counts[:, inverse]
+    blocks = list(account_weight_blocks(groups, n_boot, seed))
+    return np.concatenate(blocks) if blocks else np.empty((0, len(groups)))
 
 
-def bootstrap_auc(y: np.ndarray, risks: list[np.ndarray], groups: np.ndarray, n_boot: int = 200,
-                  seed: int = 0) -> np.ndarray:
+def bootstrap_auc(y: np.ndarray, risks: Sequence[np.ndarray], groups: np.ndarray,
+                  n_boot: int = 200, seed: int | np.random.Generator = 0) -> np.ndarray:
     """(n_boot, len(risks)) AUCs over paired account resamples (the same resample for every
     risk, so differences are paired)."""
     y = np.asarray(y, dtype=np.float64)
-    weights = account_weights(groups, n_boot, seed)
-    out = np.empty((n_boot, len(risks)))
-    for j, risk in enumerate(risks):
+    sorted_ = []
+    for risk in risks:
         risk = np.asarray(risk, dtype=np.float64)
         order = np.argsort(risk, kind="mergesort")
-        out[:, j] = _auc_sorted(y[order], weights[:, order], _tie_groups(risk[order]))
+        sorted_.append((order, y[order], _tie_groups(risk[order])))
+    out = np.empty((n_boot, len(sorted_)))
+    row = 0
+    for block in account_weight_blocks(groups, n_boot, seed):
+        for j, (order, y_sorted, starts) in enumerate(sorted_):
+            out[row:row + len(block), j] = _auc_sorted(y_sorted, block[:, order], starts)
+        row += len(block)
+    return out
+
+
+def auc_cis(y: np.ndarray, risks: Sequence[np.ndarray], groups: np.ndarray, n_boot: int = 200,
+            seed: int | np.random.Generator = 0, level: float = 0.95
+            ) -> list[tuple[float, float, float]]:
+    """AUC and percentile CI for several risks on the same (paired) account resamples."""
+    boot = bootstrap_auc(y, risks, groups, n_boot, seed)
+    alpha = (1 - level) / 2
+    out = []
+    for j, risk in enumerate(risks):
+        finite = boot[:, j][np.isfinite(boot[:, j])]
+        lo, hi = (np.quantile(finite, [alpha, 1 - alpha]) if len(finite)
+                  else (np.nan, np.nan))
+        out.append((auc(y, risk), float(lo), float(hi)))
     return out
 
 
 def auc_ci(y: np.ndarray, risk: np.ndarray, groups: np.ndarray, n_boot: int = 200,
-           seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+           seed: int | np.random.Generator = 0, level: float = 0.95
+           ) -> tuple[float, float, float]:
     """AUC and its percentile CI from an account bootstrap."""
-    boot = bootstrap_auc(y, [risk], groups, n_boot, seed)[:, 0]
-    alpha = (1 - level) / 2
-    lo, hi = np.nanquantile(boot, [alpha, 1 - alpha])
-    return auc(y, risk), float(lo), float(hi)
+    return auc_cis(y, [risk], groups, n_boot, seed, level)[0]
 
 
 def brier(y: np.ndarray, p: np.ndarray) -> float:
@@ -90,7 +130,8 @@ def brier(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    """Mean negative log-likelihood (natural log) of the predicted probability."""
+    """Mean negative log-likelihood (natural log) of the predicted probability, with
+    probabilities clipped to [1e-15, 1 - 1e-15] (as scikit-learn's log_loss)."""
     p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
 
@@ -99,8 +140,9 @@ def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFr
     """Rows grouped into ``bins`` equal-count bins of predicted probability: the mean predicted
     probability against the observed churn rate in each."""
     p = np.asarray(p, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
     order = np.argsort(p, kind="mergesort")
-    chunks = np.array_split(order, min(bins, len(p)))
+    chunks = np.array_split(order, min(bins, len(p))) if len(p) else []
     rows = [{"bin": i + 1, "rows": len(c), "mean_predicted": float(p[c].mean()),
              "observed_rate": float(np.mean(y[c]))} for i, c in enumerate(chunks) if len(c)]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["bin", "rows", "mean_predicted", "observed_rate"])

@@ -1,11 +1,18 @@
 """Sign-constrained logistic regression shrunk toward a prior.
 
-Minimizes the weighted mean log-loss of ``logit P(churn) = a - X @ b`` plus
-``strength * ||b - prior||^2`` with ``b >= 0`` (scipy L-BFGS-B with bounds).
+Minimizes the weighted mean log-loss of ``logit P(churn) = a + offset - X @ b``
+plus ``strength * ||b - prior||^2`` subject to ``b >= 0``.
 
 - ``strength = inf`` returns ``b = prior`` exactly (only ``a`` is fitted);
 - ``strength = 0`` is the sign-constrained maximum-likelihood fit, equal to a
   plain logistic regression when no bound is active.
+
+The solver is a projected Newton method (Bertsekas 1982): Newton steps on the
+variables that are not held at their bound, projected back onto ``b >= 0``.
+It settles in a handful of iterations, fewer still from a warm start (cross-
+validation and the bootstrap refit the same model many times). When it does
+not settle (e.g. separated data drive ``b`` to infinity) scipy's L-BFGS-B with
+bounds takes over.
 
 Examples
 --------
@@ -14,8 +21,8 @@ Examples
 >>> X = rng.uniform(size=(4000, 2))
 >>> y = (rng.uniform(size=4000) < 1 / (1 + np.exp(-(1.0 - X @ [3.0, 1.0])))).astype(float)
 >>> fit = fit_logistic(X, y)
->>> np.round(fit.b, 1)
-array([3.1, 0.8])
+>>> fit.converged, bool(fit.b.min() >= 0)
+(True, True)
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ __all__ = ["LogisticFit", "fit_logistic", "predict_proba", "mean_log_loss"]
 
 @dataclass
 class LogisticFit:
+    """``logit P = a - X b``; ``converged`` and ``n_iter`` describe the solver run."""
+
     a: float
     b: np.ndarray
     converged: bool
@@ -57,108 +66,178 @@ def mean_log_loss(y: np.ndarray, eta: np.ndarray, w: np.ndarray | None = None) -
 
 
 def _fit_intercept(y, offset, w, a0=0.0) -> float:
-    """Newton on the intercept alone with a fixed offset."""
-    a = a0
-    for _ in range(100):
+    """Newton on the intercept alone with a fixed offset (the infinite-strength limit)."""
+    rate = np.clip((w @ y) / w.sum(), 1e-12, 1 - 1e-12)
+    a = a0 if np.isfinite(a0) else 0.0
+    for _ in range(200):
         p = expit(a + offset)
         g = w @ (p - y)
         h = w @ (p * (1 - p))
-        if h <= 0:
-            break
-        step = g / h
+        if not h > 0:
+            # Every row predicted at 0 or 1: restart from the base rate.
+            a = float(np.log(rate / (1 - rate)) - np.average(offset, weights=w))
+            continue
+        step = np.clip(g / h, -5.0, 5.0)   # keep far-off starts from overshooting
         a -= step
-        if abs(step) < 1e-13:
+        if abs(step) < 1e-13 * max(1.0, abs(a)):
             break
     return float(a)
 
 
+class _Objective:
+    """Mean log-loss + penalty in theta = (a, b), on the augmented design [1, -X].
+
+    Keeps the last evaluation's probabilities so that the Hessian at an accepted
+    point costs no second pass over the rows.
+    """
+
+    def __init__(self, Xa, y, wn, off, prior, strength):
+        self.Xa, self.y, self.wn, self.off = Xa, y, wn, off
+        self.wy = wn * y
+        self.prior, self.strength = prior, strength
+        self.p = None
+
+    def __call__(self, theta):
+        eta = self.Xa @ theta
+        if self.off is not None:
+            eta += self.off
+        loss = self.wn @ np.logaddexp(0.0, eta) - self.wy @ eta
+        p = expit(eta)
+        grad = self.Xa.T @ (self.wn * p - self.wy)
+        if self.strength > 0:
+            d = theta[1:] - self.prior
+            loss += self.strength * (d @ d)
+            grad[1:] += 2 * self.strength * d
+        self.p = p
+        return float(loss), grad
+
+    def hessian(self, p):
+        s = self.wn * p * (1 - p)
+        Z = self.Xa * np.sqrt(s)[:, None]
+        H = Z.T @ Z
+        if self.strength > 0:
+            i = np.arange(1, H.shape[0])
+            H[i, i] += 2 * self.strength
+        return H
+
+
 def fit_logistic(X: np.ndarray, y: np.ndarray, *, sample_weight: np.ndarray | None = None,
                  prior: np.ndarray | None = None, strength: float = 0.0, nonneg: bool = True,
-                 start: LogisticFit | None = None, max_iter: int = 2000) -> LogisticFit:
-    """Fit ``logit P = a - X b`` with ``b >= 0`` (when ``nonneg``) shrunk toward ``prior``.
+                 offset: np.ndarray | None = None, start: LogisticFit | None = None,
+                 max_iter: int = 100, tol: float = 1e-10, exact: bool = True) -> LogisticFit:
+    """Fit ``logit P = a + offset - X b`` with ``b >= 0`` (when ``nonneg``) shrunk toward ``prior``.
 
     Parameters
     ----------
-    X : (n, m) array; y : (n,) 0/1 array
-    sample_weight : frequency weights (an account bootstrap), default 1
-    prior : (m,) centre of the penalty, default 0
-    strength : penalty weight on the mean log-loss scale; ``np.inf`` fixes ``b = prior``
-    start : warm start
+    X : (n, m) array
+    y : (n,) array of 0/1
+    sample_weight : (n,) array, optional
+        Frequency weights (an account bootstrap is a reweighting), default 1.
+        Rows of weight 0 are dropped before fitting.
+    prior : (m,) array, optional
+        Centre of the penalty, default 0.
+    strength : float, default 0
+        Penalty weight on the mean log-loss scale; ``np.inf`` fixes ``b = prior``.
+    nonneg : bool, default True
+        Constrain ``b >= 0``.
+    offset : (n,) array, optional
+        Fixed part of the linear predictor (metrics held at their prior).
+    start : LogisticFit, optional
+        Warm start.
+    max_iter : int, default 100
+        Newton iterations.
+    tol : float, default 1e-10
+        Stop when the largest projected gradient component of the objective
+        (mean log-loss + penalty) is below ``tol``, or when the Newton decrement
+        is below what the objective resolves in floating point.
+    exact : bool, default True
+        When Newton has not converged after ``max_iter`` iterations, finish with
+        L-BFGS-B. ``False`` returns the last Newton iterate (``converged=False``):
+        for bootstrap refits from a warm start, where two or three steps suffice.
+
+    Returns
+    -------
+    LogisticFit
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     n, m = X.shape
-    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    wsum = w.sum()
     prior = np.zeros(m) if prior is None else np.asarray(prior, dtype=np.float64)
+    if sample_weight is not None:
+        w = np.asarray(sample_weight, dtype=np.float64)
+        used = w > 0
+        if not used.any():
+            raise ValueError("sample_weight: the weights sum to 0")
+        if not used.all():
+            X, y, w = X[used], y[used], w[used]
+            offset = None if offset is None else np.asarray(offset)[used]
+        wn = w / w.sum()
+    else:
+        wn = np.full(len(y), 1.0 / len(y))
+    off = None if offset is None else np.asarray(offset, dtype=np.float64)
     if np.isinf(strength):
-        a = _fit_intercept(y, -(X @ prior), w, start.a if start is not None else 0.0)
+        full_off = -(X @ prior) if off is None else off - X @ prior
+        a = _fit_intercept(y, full_off, wn, start.a if start is not None else 0.0)
         return LogisticFit(a, prior.copy(), True, 0)
-    wy = w * y
 
-    def objective(theta):
-        a, b = theta[0], theta[1:]
-        eta = a - X @ b
-        loss = (w @ np.logaddexp(0.0, eta) - wy @ eta) / wsum
-        r = (w * expit(eta) - wy) / wsum        # d loss / d eta
-        grad = np.empty_like(theta)
-        grad[0] = r.sum()
-        grad[1:] = -(X.T @ r)
-        if strength > 0:
-            d = b - prior
-            loss += strength * (d @ d)
-            grad[1:] += 2 * strength * d
-        return loss, grad
-
+    Xa = np.empty((len(y), m + 1))
+    Xa[:, 0] = 1.0
+    np.negative(X, out=Xa[:, 1:])
+    objective = _Objective(Xa, y, wn, off, prior, strength)
+    lower = np.r_[-np.inf, np.zeros(m) if nonneg else np.full(m, -np.inf)]
     if start is not None:
         theta0 = np.r_[start.a, start.b]
     else:
-        rate = np.clip((wy.sum()) / wsum, 1e-6, 1 - 1e-6)
-        theta0 = np.r_[np.log(rate / (1 - rate)), np.maximum(prior, 0) if nonneg else prior]
-        theta0[0] += X.mean(0) @ theta0[1:]
-    lower = np.r_[-np.inf, np.zeros(m) if nonneg else np.full(m, -np.inf)]
+        rate = np.clip(wn @ y, 1e-6, 1 - 1e-6)
+        b0 = np.maximum(prior, 0) if nonneg else prior.copy()
+        base = 0.0 if off is None else wn @ off
+        theta0 = np.r_[np.log(rate / (1 - rate)) - base + (wn @ X) @ b0, b0]
     theta0 = np.maximum(theta0, lower)
-    fit = _projected_newton(objective, X, w / wsum, strength, theta0, lower)
+    fit = _projected_newton(objective, theta0, lower, tol, max_iter, exact)
     if fit is not None:
         return fit
-    # Newton did not settle (e.g. separation drives b to infinity): L-BFGS-B copes.
     bounds = [(None, None)] + [(0.0, None) if nonneg else (None, None)] * m
     res = minimize(objective, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
-                   options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 20})
+                   options={"maxiter": 20 * max_iter, "ftol": 1e-15, "gtol": tol, "maxcor": 20})
     b = res.x[1:].copy()
     if nonneg:
         np.maximum(b, 0.0, out=b)
     return LogisticFit(float(res.x[0]), b, bool(res.success), int(res.nit))
 
 
-def _projected_newton(objective, X, wn, strength, theta, lower, tol=1e-9, max_iter=100):
-    """Newton steps on the free variables, projected onto the bounds (Bertsekas 1982).
+def _projected_newton(objective, theta, lower, tol, max_iter, exact):
+    """Newton steps on the free variables, projected onto the bounds.
 
-    A warm-started refit (cross-validation, bootstrap) settles in a few
-    iterations. Returns None when it does not converge.
+    A variable is held at its bound while the gradient pushes it out of the
+    feasible set; the others take a Newton step with a backtracking line search
+    (Armijo on the projected path). Converged when the projected gradient is
+    below ``tol`` or the Newton decrement is below what the objective can resolve
+    in floating point (the gradient of a mean over many rows has a rounding floor).
+    Returns None when it does not converge (with ``exact``) or fails to descend.
     """
-    n, m = X.shape
-    Xa = np.empty((n, m + 1))
-    Xa[:, 0] = 1.0
-    Xa[:, 1:] = -X                       # eta = Xa @ theta
     f, g = objective(theta)
-    for it in range(1, max_iter + 1):
-        at_bound = (theta <= lower + 1e-12) & (g > 0)
+    p = objective.p
+    for it in range(max_iter + 1):
+        at_bound = (theta <= lower) & (g > 0)
         pg = np.where(at_bound, 0.0, g)
         if np.max(np.abs(pg)) < tol:
-            return LogisticFit(float(theta[0]), theta[1:].copy(), True, it - 1)
-        free = ~at_bound
-        p = expit(Xa @ theta)
-        s = wn * p * (1 - p)
-        Xf = Xa[:, free]
-        H = (Xf * s[:, None]).T @ Xf
-        if strength > 0:
-            idx = np.flatnonzero(free)
-            H[idx > 0, idx > 0] += 2 * strength
+            return LogisticFit(float(theta[0]), theta[1:].copy(), True, it)
+        if it == max_iter:
+            break
+        free = np.flatnonzero(~at_bound)
+        Hf = objective.hessian(p)[np.ix_(free, free)]
+        # A tiny ridge keeps exactly collinear columns from making the step singular.
+        Hf[np.diag_indices_from(Hf)] += 1e-12 * max(1.0, np.abs(np.diag(Hf)).max())
         try:
-            step = -np.linalg.solve(H + 1e-12 * np.eye(H.shape[0]), g[free])
+            step = -np.linalg.solve(Hf, g[free])
         except np.linalg.LinAlgError:
             return None
+        if not np.all(np.isfinite(step)):
+            return None
+        decrement = -(g[free] @ step)          # twice the expected decrease of the loss
+        resolvable = 1e-14 * max(1.0, abs(f))
+        if 0 <= decrement < resolvable and np.max(np.abs(pg)) < 1e3 * tol:
+            return LogisticFit(float(theta[0]), theta[1:].copy(), True, it)
         d = np.zeros_like(theta)
         d[free] = step
         t = 1.0
@@ -168,7 +247,13 @@ def _projected_newton(objective, X, wn, strength, theta, lower, tol=1e-9, max_it
             if f_new <= f + 1e-4 * (g @ (cand - theta)) or t < 1e-10:
                 break
             t *= 0.5
-        if t < 1e-10 and f_new > f:
-            return None
-        theta, f, g = cand, f_new, g_new
-    return None
+        if f_new > f + 1e-15 * abs(f):
+            if decrement < 1e3 * resolvable:  # at the floating-point floor already
+                return LogisticFit(float(theta[0]), theta[1:].copy(), True, it)
+            if not exact:
+                break
+            return None                       # no descent: let L-BFGS-B have a go
+        theta, f, g, p = cand, f_new, g_new, objective.p
+    if exact:
+        return None
+    return LogisticFit(float(theta[0]), theta[1:].copy(), False, max_iter)

@@ -1,24 +1,28 @@
-"""The MLflow pyfunc model, logged as code (models-from-code).
+"""The registered MLflow model, logged as code (models-from-code).
 
-Its only artifact is the config file; predicting is ``HealthScorer(config).score``,
-the same single scoring path as production, so an exported config scores
-exactly like the registered model.
+MLflow stores this file with each registered version of
+``customer-health-score``; its only artifact is the config file. Predicting is
+``HealthScorer(config).score(frame)``, the same single scoring path as
+production, so an exported config scores exactly like the registered model.
 """
 
 from __future__ import annotations
 
 import mlflow
+import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 
 class HealthScoreModel(PythonModel):
+    """Scores a snapshot frame with the version's config (see :class:`hscore.HealthScorer`)."""
+
     def load_context(self, context):
         from hscore.config import load_config
         from hscore.scorer import HealthScorer
 
         self.scorer = HealthScorer(load_config(context.artifacts["config"]))
 
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         from hscore.tracking import pyfunc_output
 
         return pyfunc_output(self.scorer.score(model_input))

@@ -3,7 +3,11 @@
 Everything that produces a score (the CLI, calibration, the MLflow pyfunc
 model, the exported production config) goes through :class:`HealthScorer`,
 so the scores never disagree with themselves. Work is vectorized over rows;
-the only Python loops run over stages, components and metrics of the config.
+the only Python loops run over blocks of rows and over the stages,
+components and metrics of the config. A block's sub-scores, weights and
+domain checks are computed in small reusable buffers that stay in cache, and
+written once into the output; large frames use a few threads
+(``bench/scorer.py`` measures this against a hand-written numpy reference).
 
 This module imports numpy, pandas, pyyaml and pydantic only: no mlflow,
 statsmodels, scikit-learn or matplotlib on the production path.
@@ -31,14 +35,18 @@ Examples
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from hscore.config import Config, Stage, load_config
+from hscore.config import Config, Metric, Stage, load_config
+from hscore.errors import HScoreError
 from hscore.snapshots import CheckedSnapshots, check_snapshots
-from hscore.transforms import metric_subscore
+from hscore.transforms import Kernel, compile_subscore
 
 __all__ = ["HealthScorer", "score", "StageSubscores", "BANDS"]
 
@@ -61,18 +69,113 @@ class _StagePlan:
     component_of: np.ndarray      # component index per metric
     metric_weight: np.ndarray     # weight within its component
     component_weight: np.ndarray  # weight of each component in the stage
+    specs: list[Metric]           # the metric specs, in ``metrics`` order
+    kernels: list[Kernel]         # each metric's transform, compiled once
+    component_slices: list[slice]  # each component's metrics: a contiguous run of columns
+    full_weight: np.ndarray       # component weight x metric weight, per metric
+    lower: np.ndarray             # each metric's domain (-inf / inf where open)
+    upper: np.ndarray
 
 
 def _plan(stage: Stage) -> _StagePlan:
-    metrics, comp_idx, mw = [], [], []
+    metrics, comp_idx, mw, specs, slices = [], [], [], [], []
     for ci, comp in enumerate(stage.components.values()):
+        first = len(metrics)
         for name, spec in comp.metrics.items():
             metrics.append(name)
             comp_idx.append(ci)
             mw.append(spec.weight)
-    cw = [c.weight for c in stage.components.values()]
-    return _StagePlan(metrics, np.array(comp_idx), np.array(mw, dtype=np.float64),
-                      np.array(cw, dtype=np.float64))
+            specs.append(spec)
+        slices.append(slice(first, len(metrics)))
+    cw = np.array([c.weight for c in stage.components.values()], dtype=np.float64)
+    comp_of = np.array(comp_idx, dtype=np.intp)
+    mw_arr = np.array(mw, dtype=np.float64)
+    kernels = [compile_subscore(spec.transform, spec.direction) for spec in specs]
+    bounds = []
+    for spec in specs:
+        lo, hi = spec.domain if spec.domain is not None else (None, None)
+        if spec.transform.kind == "boolean" and spec.domain is None:
+            lo, hi = 0.0, 1.0
+        bounds.append((-np.inf if lo is None else lo, np.inf if hi is None else hi))
+    lower, upper = (np.array(b, dtype=np.float64) for b in zip(*bounds))
+    return _StagePlan(metrics, comp_of, mw_arr, cw, specs, kernels, slices, cw[comp_of] * mw_arr,
+                      lower, upper)
+
+
+# Rows are scored in chunks so that the scratch buffers stay in cache and are
+# reused: the only large allocation of ``score`` is the output block itself.
+_CHUNK_ROWS = 1 << 15
+# Coverage is a sum of float weights (thirds, sevenths...): a row whose measured
+# weight is exactly min_coverage must not fail it by a rounding error.
+_COVERAGE_TOLERANCE = 1e-9
+
+
+def _runs(columns: list[int]) -> list[tuple[int, int]]:
+    """Consecutive column numbers as [first, last) runs: [3, 4, 5, 9] -> [(3, 6), (9, 10)]."""
+    runs: list[tuple[int, int]] = []
+    for c in columns:
+        if runs and runs[-1][1] == c:
+            runs[-1] = (runs[-1][0], c + 1)
+        else:
+            runs.append((c, c + 1))
+    return runs
+
+
+class _Scratch:
+    """Reusable buffers for scoring up to ``rows`` rows of a stage at a time.
+
+    2-D buffers are Fortran-ordered: a metric's (or component's) column is
+    contiguous, so column slices are cheap views and whole-block operations
+    run over contiguous memory.
+    """
+
+    def __init__(self, rows: int, n_metrics: int, n_components: int):
+        self.values = np.empty((rows, n_metrics), order="F")
+        self.missing = np.empty((rows, n_metrics), dtype=bool, order="F")
+        self.measured = np.empty((rows, n_metrics), order="F")    # w_j where measured, else 0
+        self.components = np.empty((rows, n_components), order="F")
+        self.factor = np.empty((rows, n_components), order="F")
+        self.has = np.empty((rows, n_components), dtype=bool, order="F")
+        self.scaled = np.empty((rows, n_components), order="F")
+        self.score = np.empty(rows)
+        self.coverage = np.empty(rows)
+        self.total = np.empty(rows)
+        self.seats = np.empty(rows)
+        self.thin = np.empty(rows, dtype=bool)
+        self.low = np.empty(rows, dtype=bool)
+
+
+def _run_blocks(score_block, starts: list[int], n: int, chunk: int, n_jobs: int,
+                make_scratch) -> None:
+    """Score blocks on ``n_jobs`` threads, each with its own scratch buffers.
+
+    Blocks write disjoint rows of the output. If blocks raise (bad values are
+    found block by block), the error of the earliest block is raised, as a
+    single thread going through the blocks in order would; blocks after a
+    failed one are skipped.
+    """
+    failed: dict[int, BaseException] = {}
+    first_failed = [len(starts)]
+    lock = threading.Lock()
+
+    def worker(indices: list[int]) -> None:
+        buf = make_scratch()
+        for i in indices:
+            if i > first_failed[0]:
+                return
+            try:
+                score_block(starts[i], min(n, starts[i] + chunk), buf)
+            except BaseException as err:  # noqa: BLE001 - re-raised below, in block order
+                with lock:
+                    failed[i] = err
+                    first_failed[0] = min(first_failed[0], i)
+                return
+
+    with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="hscore") as pool:
+        # Interleaved blocks keep the threads equally busy.
+        list(pool.map(worker, [list(range(t, len(starts), n_jobs)) for t in range(n_jobs)]))
+    if failed:
+        raise failed[min(failed)]
 
 
 class HealthScorer:
@@ -99,10 +202,24 @@ class HealthScorer:
     ``coverage`` is the share of the stage's weight that had data; under
     ``min_coverage`` the score is left empty and ``reason`` says why.
     Contributions are in points and add up to the score.
+
+    Frames are scored in blocks of rows; with ``n_jobs`` other than 1 the
+    blocks of a large frame are shared among threads (numpy releases the GIL
+    in its loops). Every row is computed the same way whatever the number of
+    threads, so the result does not depend on it.
+
+    Parameters
+    ----------
+    n_jobs : int or None, default None
+        Threads for scoring a large frame, as in scikit-learn: None or 1
+        scores in the calling thread, -1 uses every core available to the
+        process, -2 all but one, and so on. A frame gets at most one thread
+        per two blocks of rows, so small frames always use one.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, n_jobs: int | None = None):
         self.config: Config = load_config(config)
+        self.n_jobs = n_jobs
         self._plans = {name: _plan(stage) for name, stage in self.config.stages.items()}
 
     def __repr__(self) -> str:
@@ -112,6 +229,43 @@ class HealthScorer:
     def check(self, frame: pd.DataFrame) -> CheckedSnapshots:
         """Validate a snapshot frame against this config (raises DataError)."""
         return check_snapshots(frame, self.config)
+
+    def _fill_subscores(self, plan: _StagePlan, checked: CheckedSnapshots, rows: np.ndarray,
+                        out: np.ndarray, seats_buf: np.ndarray | None = None,
+                        verified: set[str] | None = None) -> None:
+        """Sub-scores of ``rows`` into the columns of ``out`` (len(rows) x metrics).
+
+        With ``verified`` (a set of metric names already checked in full), the
+        domain checks that ``check_snapshots(check_values=False)`` skipped are
+        made here on the block, which is in cache: its min and max against the
+        metric's domain. Only a block that fails sends the whole column through
+        :meth:`CheckedSnapshots.check_metric`, which raises the usual error.
+        """
+        seats = None
+        if checked.seats is not None and any(spec.per_seat for spec in plan.specs):
+            seats = np.take(checked.seats, rows, out=seats_buf, mode="clip")
+            if verified is not None and np.fmin.reduce(seats) == 0:
+                for name, spec in zip(plan.metrics, plan.specs):
+                    if spec.per_seat and name not in verified:
+                        checked.check_metric(name)  # raises if a measured row has no seats
+                        verified.add(name)
+        for j, name in enumerate(plan.metrics):
+            np.take(checked.metrics[name], rows, out=out[:, j], mode="clip")
+        if verified is not None:
+            # The block's raw values against each metric's domain, in two reductions.
+            seen_lo, seen_hi = np.fmin.reduce(out, axis=0), np.fmax.reduce(out, axis=0)
+            outside = ((seen_lo < plan.lower) | (seen_hi > plan.upper)
+                       | np.isinf(seen_lo) | np.isinf(seen_hi))
+            for j in np.flatnonzero(outside):
+                if plan.metrics[j] not in verified:
+                    checked.check_metric(plan.metrics[j])  # raises, naming rows and accounts
+                    verified.add(plan.metrics[j])
+        for j, (spec, kernel) in enumerate(zip(plan.specs, plan.kernels)):
+            col = out[:, j]
+            if spec.per_seat:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    np.divide(col, seats, out=col)
+            kernel(col, col)
 
     def subscores(self, frame_or_checked) -> dict[str, StageSubscores]:
         """Per stage present in the data, the raw sub-scores (before any missing-value rule)."""
@@ -123,68 +277,95 @@ class HealthScorer:
             if len(rows) == 0:
                 continue
             plan = self._plans[name]
-            stage = self.config.stages[name]
             values = np.empty((len(rows), len(plan.metrics)), dtype=np.float64, order="F")
-            seats = checked.seats[rows] if checked.seats is not None else None
-            for j, m in enumerate(plan.metrics):
-                spec = stage.components[stage.component_of(m)].metrics[m]
-                values[:, j] = metric_subscore(spec, checked.metrics[m][rows], seats)
+            self._fill_subscores(plan, checked, rows, values)
             out[name] = StageSubscores(name, rows, plan.metrics, values)
         return out
+
+    def _combine_into(self, plan: _StagePlan, values: np.ndarray, buf: _Scratch) -> None:
+        """The missing-value rule and the weights, in place, on one block of a stage's rows.
+
+        ``values`` (rows x metrics, Fortran order, NaN = not measured) is
+        overwritten with the contributions in points. ``buf.score``,
+        ``buf.coverage``, ``buf.components`` and ``buf.thin`` receive the rest.
+        Whole-array numpy operations only; the loops run over components.
+        """
+        k, m = values.shape
+        n_comp = len(plan.component_weight)
+        missing, measured = buf.missing[:k, :m], buf.measured[:k, :m]
+        components, den = buf.components[:k, :n_comp], buf.factor[:k, :n_comp]
+        score, coverage, thin = buf.score[:k], buf.coverage[:k], buf.thin[:k]
+        cw = plan.component_weight
+        mode = self.config.missing
+        np.isnan(values, out=missing)
+        # A missing sub-score adds nothing under reweight (its weight moves to the
+        # measured metrics), 0 points under zero and 50 under neutral.
+        np.copyto(values, 50.0 if mode == "neutral" else 0.0, where=missing)
+        np.multiply(values, plan.metric_weight, out=values)   # w_j * s_j
+        np.copyto(measured, plan.metric_weight)
+        np.copyto(measured, 0.0, where=missing)                # w_j where measured
+        for ci, cols in enumerate(plan.component_slices):
+            np.add.reduce(values[:, cols], axis=1, out=components[:, ci])
+            np.add.reduce(measured[:, cols], axis=1, out=den[:, ci])
+        scaled = buf.scaled[:k, :n_comp]
+        np.multiply(den, cw, out=scaled)
+        np.add.reduce(scaled, axis=1, out=coverage)            # measured share of the stage
+        if mode in ("neutral", "zero"):
+            # metric weights sum to 1 in a component: the weighted points are its score
+            for ci, cols in enumerate(plan.component_slices):
+                np.multiply(values[:, cols], cw[ci], out=values[:, cols])
+            thin[:] = False
+        else:
+            has, total = buf.has[:k, :n_comp], buf.total[:k]
+            np.greater(den, 0.0, out=has)
+            with np.errstate(invalid="ignore"):
+                np.divide(components, den, out=components)  # 0/0 = NaN: nothing measured
+            np.multiply(has, cw, out=scaled)
+            np.add.reduce(scaled, axis=1, out=total)          # weight of measured components
+            # metric j's effective weight: w_j * w_c / (den_c * total)
+            factor = den
+            np.divide(cw, den, out=factor, where=has)
+            np.copyto(factor, 0.0, where=~has)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                np.divide(factor, total[:, None], out=factor)
+            for ci, cols in enumerate(plan.component_slices):
+                np.multiply(values[:, cols], factor[:, ci:ci + 1], out=values[:, cols])
+            np.equal(total, 0.0, out=thin)
+        np.add.reduce(values, axis=1, out=score)
+        # Floating sums can land a hair outside [0, 100].
+        np.clip(score, 0.0, 100.0, out=score)
+        low = buf.low[:k]
+        np.less(coverage, self.config.min_coverage - _COVERAGE_TOLERANCE, out=low)
+        thin |= low
+        if thin.any():
+            score[thin] = np.nan
+            values[thin] = np.nan
 
     def combine(self, stage: str, values: np.ndarray) -> dict[str, np.ndarray]:
         """Apply the missing-value rule and the weights to one stage's sub-scores.
 
         Returns ``score``, ``coverage``, ``components`` (rows x components) and
         ``contributions`` (rows x metrics, in points, summing to the score).
-        Scores under ``min_coverage`` are NaN.
+        Scores under ``min_coverage`` are NaN. ``values`` is not modified.
         """
         plan = self._plans[stage]
         n, m = values.shape
-        present = ~np.isnan(values)
-        full_weight = plan.component_weight[plan.component_of] * plan.metric_weight
-        coverage = present @ full_weight
-        k = len(plan.component_weight)
-        components = np.empty((n, k), dtype=np.float64)
-        contributions = np.empty((n, m), dtype=np.float64)
-        mode = self.config.missing
-        if mode in ("neutral", "zero"):
-            filled = np.where(present, values, 50.0 if mode == "neutral" else 0.0)
-            for ci in range(k):
-                cols = np.flatnonzero(plan.component_of == ci)
-                components[:, ci] = filled[:, cols] @ plan.metric_weight[cols]
-            contributions[:] = filled * full_weight
-            score = contributions.sum(axis=1)
-        else:
-            zeroed = np.where(present, values, 0.0)
-            present_weight_total = np.zeros(n)
-            denominators = np.empty((n, k))
-            for ci in range(k):
-                cols = np.flatnonzero(plan.component_of == ci)
-                w = plan.metric_weight[cols]
-                den = present[:, cols] @ w
-                num = zeroed[:, cols] @ w
-                has = den > 0
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    components[:, ci] = np.where(has, num / den, np.nan)
-                denominators[:, ci] = den
-                present_weight_total += np.where(has, plan.component_weight[ci], 0.0)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                # effective weight of metric j: w_c * w_j / (den_c * total weight of measured c)
-                scale = (plan.component_weight[None, :] / denominators) \
-                    / present_weight_total[:, None]
-                contributions[:] = zeroed * (plan.metric_weight[None, :]
-                                             * scale[:, plan.component_of])
-            contributions[~present] = 0.0
-            score = contributions.sum(axis=1)
-            score[present_weight_total == 0] = np.nan
-        # Floating sums can land a hair outside [0, 100].
-        np.clip(score, 0.0, 100.0, out=score)
-        too_thin = ~(coverage >= self.config.min_coverage) | np.isnan(score)
-        score[too_thin] = np.nan
-        contributions[too_thin] = np.nan
-        return {"score": score, "coverage": coverage, "components": components,
-                "contributions": contributions, "too_thin": too_thin}
+        contributions = np.array(values, dtype=np.float64, order="F", copy=True)
+        buf = _Scratch(n, m, len(plan.component_weight))
+        self._combine_into(plan, contributions, buf)
+        return {"score": buf.score, "coverage": buf.coverage, "components": buf.components,
+                "contributions": contributions, "too_thin": buf.thin}
+
+    def _threads(self, n_blocks: int) -> int:
+        n_jobs = 1 if self.n_jobs is None else self.n_jobs
+        if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
+            raise HScoreError(f"n_jobs: must be a non-zero whole number of threads or None, "
+                              f"got {self.n_jobs!r}")
+        if n_jobs < 0:
+            cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                     else (os.cpu_count() or 1))
+            n_jobs = max(1, cores + 1 + int(n_jobs))
+        return max(1, min(int(n_jobs), n_blocks // 2))
 
     # ----------------------------------------------------------------- score
     def score(self, frame: pd.DataFrame, *, trend: bool = True) -> pd.DataFrame:
@@ -197,8 +378,11 @@ class HealthScorer:
         ``trend_alert`` (against the account's previous snapshot), ``reason``
         (why a score is empty), ``component_<name>`` per component and
         ``contribution_<metric>`` per metric (points; they add up to ``score``).
+        Components and metrics that a row's stage does not use are empty.
         """
-        checked = self.check(frame)
+        # Values are checked against their domains block by block below.
+        checked = check_snapshots(frame, self.config, check_values=False)
+        verified: set[str] = set()
         cfg = self.config
         n = checked.n_rows
         components = cfg.component_names
@@ -208,68 +392,137 @@ class HealthScorer:
         columns = head + [f"component_{c}" for c in components] \
             + [f"contribution_{m}" for m in metrics]
         # One Fortran-ordered block: each column is contiguous and becomes a
-        # DataFrame column without a copy.
-        block = np.full((n, len(columns)), np.nan, dtype=np.float64, order="F")
+        # DataFrame column without a copy. It is the only large allocation.
+        block = np.empty((n, len(columns)), dtype=np.float64, order="F")
         score = block[:, 0]
         coverage = block[:, 1]
         col_of_comp = {c: len(head) + i for i, c in enumerate(components)}
         col_of_metric = {m: len(head) + len(components) + i for i, m in enumerate(metrics)}
         thin = np.zeros(n, dtype=bool)
+        band_codes = np.empty(n, dtype=np.int8)
 
-        for name, sub in self.subscores(checked).items():
-            parts = self.combine(name, sub.values)
-            rows = sub.rows
-            score[rows] = parts["score"]
-            coverage[rows] = parts["coverage"]
-            thin[rows] = parts["too_thin"]
-            for ci, cname in enumerate(cfg.stages[name].components):
-                block[rows, col_of_comp[cname]] = parts["components"][:, ci]
-            for j, mname in enumerate(sub.metrics):
-                block[rows, col_of_metric[mname]] = parts["contributions"][:, j]
-            prob = cfg.stages[name].probability
-            if prob is not None:
-                z = prob.intercept + prob.slope * parts["score"]
-                block[rows, 3] = 1.0 / (1.0 + np.exp(-z))
+        stages = checked.stages
+        # The output columns each stage writes (the others are empty on its rows).
+        used = {}
+        for name in stages:
+            st, plan = cfg.stages[name], self._plans[name]
+            cols = [0, 1] + ([3] if st.probability is not None else [])
+            used[name] = (cols + [col_of_comp[c] for c in st.components]
+                          + [col_of_metric[m] for m in plan.metrics])
+        # Columns some stage leaves empty: a chunk's slice of them is first filled with
+        # NaN (a contiguous write), then the stages that use them overwrite their rows.
+        shared = set.intersection(*(set(cols) for cols in used.values()))
+        partial = [c for c in range(len(columns)) if c not in shared and c != 2]
+        runs = _runs(partial)
+        chunk = min(_CHUNK_ROWS, n)
+        n_metrics = max(len(p.metrics) for p in self._plans.values())
+        n_comps = max(len(p.component_weight) for p in self._plans.values())
+        codes = checked.stage_codes
+        single = len(stages) == 1
+        band_cuts = np.array([cfg.bands.at_risk, cfg.bands.healthy])
 
-        out = pd.DataFrame(block, columns=columns, copy=False)
-        band_codes = np.full(n, -1, dtype=np.int8)
-        band_codes[score >= cfg.bands.healthy] = 2
-        band_codes[(score >= cfg.bands.at_risk) & (score < cfg.bands.healthy)] = 1
-        band_codes[score < cfg.bands.at_risk] = 0
+        def score_block(start: int, stop: int, buf: _Scratch) -> None:
+            for first, last in runs:
+                block[start:stop, first:last] = np.nan
+            for si, name in enumerate(stages):
+                if single:
+                    rows = np.arange(start, stop)
+                else:
+                    rows = np.flatnonzero(codes[start:stop] == si)
+                    if len(rows) == 0:
+                        continue
+                    rows += start
+                k = len(rows)
+                plan = self._plans[name]
+                values = buf.values[:k, :len(plan.metrics)]
+                self._fill_subscores(plan, checked, rows, values, buf.seats[:k], verified)
+                self._combine_into(plan, values, buf)
+                score[rows] = buf.score[:k]
+                coverage[rows] = buf.coverage[:k]
+                thin[rows] = buf.thin[:k]
+                # band: 0 at_risk (< at_risk), 1 neutral, 2 healthy (>= healthy), -1 no score
+                codes_k = np.searchsorted(band_cuts, buf.score[:k], side="right")
+                codes_k[buf.thin[:k]] = -1
+                band_codes[rows] = codes_k
+                for ci, cname in enumerate(cfg.stages[name].components):
+                    block[:, col_of_comp[cname]][rows] = buf.components[:k, ci]
+                for j, mname in enumerate(plan.metrics):
+                    block[:, col_of_metric[mname]][rows] = values[:, j]
+                prob = cfg.stages[name].probability
+                if prob is not None:
+                    z = prob.intercept + prob.slope * buf.score[:k]
+                    block[:, 3][rows] = 1.0 / (1.0 + np.exp(-z))
 
+        starts = list(range(0, n, chunk))
+        n_jobs = self._threads(len(starts))
+        if n_jobs == 1:
+            buf = _Scratch(chunk, n_metrics, n_comps)
+            for start in starts:
+                score_block(start, min(n, start + chunk), buf)
+        else:
+            _run_blocks(score_block, starts, n, chunk, n_jobs,
+                        lambda: _Scratch(chunk, n_metrics, n_comps))
+
+        change = block[:, 2]
+        change[:] = np.nan
         alert = np.zeros(n, dtype=bool)
         if trend:
             order, follows = checked.order, checked.follows_same_account
-            s_sorted = score[order]
-            change_sorted = np.full(n, np.nan)
-            change_sorted[1:] = s_sorted[1:] - s_sorted[:-1]
-            change_sorted[~follows] = np.nan
-            block[order, 2] = change_sorted
+            if checked.in_account_order:  # rows already sorted by account, then date
+                np.subtract(score[1:], score[:-1], out=change[1:])
+                change[~follows] = np.nan
+            else:
+                s_sorted = score[order]
+                change_sorted = np.full(n, np.nan)
+                np.subtract(s_sorted[1:], s_sorted[:-1], out=change_sorted[1:])
+                change_sorted[~follows] = np.nan
+                change[order] = change_sorted
             with np.errstate(invalid="ignore"):
-                alert = block[:, 2] <= -cfg.trend.alert_drop
+                alert = change <= -cfg.trend.alert_drop
         reason = np.full(n, None, dtype=object)
         if thin.any():
             reason[thin & (coverage > 0)] = (f"coverage below min_coverage "
                                              f"{cfg.min_coverage:g}")
             reason[thin & ~(coverage > 0)] = "no metric of the stage was measured"
 
+        # Assemble the frame column by column, without copying the float block and
+        # without pandas' type inference on object columns (a dtype is always given).
         src = checked.frame
-        out.insert(0, "account_id", src["account_id"].to_numpy())
-        out.insert(1, "snapshot_date", pd.to_datetime(checked.days, unit="D")
-                   if not pd.api.types.is_datetime64_any_dtype(src["snapshot_date"])
-                   else src["snapshot_date"].to_numpy())
-        out.insert(2, "stage", pd.Categorical.from_codes(checked.stage_codes.astype(np.int8),
-                                                         categories=checked.stages))
-        pos = 4
-        out.insert(pos, "band", pd.Categorical.from_codes(band_codes, categories=list(BANDS)))
-        pos = 6 + (1 if has_prob else 0) + 1
-        out.insert(pos, "trend_alert", alert)
-        out.insert(pos + 1, "reason", reason)
+        data = {"account_id": _object_column(src["account_id"]),
+                "snapshot_date": _snapshot_dates(src["snapshot_date"], checked.days),
+                "stage": pd.Categorical.from_codes(
+                    checked.stage_codes, dtype=pd.CategoricalDtype(checked.stages),
+                    validate=False)}
         if "segment" in src.columns:
-            out.insert(3, "segment", src["segment"].to_numpy())
+            data["segment"] = _object_column(src["segment"])
+        data["score"] = score
+        data["band"] = pd.Categorical.from_codes(band_codes, dtype=pd.CategoricalDtype(BANDS),
+                                                 validate=False)
+        data["coverage"] = coverage
+        data["score_change"] = change
+        if has_prob:
+            data["churn_probability"] = block[:, 3]
+        data["trend_alert"] = alert
+        data["reason"] = pd.Series(reason, dtype=object, copy=False)
+        for i, name in enumerate(columns[len(head):], start=len(head)):
+            data[name] = block[:, i]
+        out = pd.DataFrame(data, copy=False)
         if not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0:
             out.index = frame.index
         return out
+
+
+def _object_column(col: pd.Series) -> pd.Series:
+    """A copy of an id-like input column, as a Series that pandas need not re-infer."""
+    values = col.to_numpy(copy=True)
+    return pd.Series(values, dtype=values.dtype, copy=False)
+
+
+def _snapshot_dates(col: pd.Series, days: np.ndarray):
+    """The input's dates as given (datetimes) or as parsed (text), one per row."""
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return col.array.copy()  # keeps a time of day or a time zone the input had
+    return pd.to_datetime(days, unit="D").to_numpy()
 
 
 def score(frame: pd.DataFrame, config="lifecycle") -> pd.DataFrame:

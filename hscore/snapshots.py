@@ -39,6 +39,9 @@ class CheckedSnapshots:
     metrics: dict[str, np.ndarray]   # float64 raw values, NaN = not measured
     order: np.ndarray                # rows sorted by (account, day)
     follows_same_account: np.ndarray # in that order: does the row before belong to the same account?
+    config: Config | None = None
+    present_stages: tuple[str, ...] = ()  # stages with at least one row
+    in_account_order: bool = False   # rows already sorted by (account, day): ``order`` is 0..n-1
 
     @property
     def n_rows(self) -> int:
@@ -46,6 +49,64 @@ class CheckedSnapshots:
 
     def rows_of(self, stage: str) -> np.ndarray:
         return np.flatnonzero(self.stage_codes == self.stages.index(stage))
+
+    def check_metric(self, name: str) -> None:
+        """Check one metric column's values on the rows of the stages that read it.
+
+        Infinite values, values outside the metric's domain (a share above 1,
+        NPS above 100, ...) and zero seats where a per-seat metric is measured
+        are bad input. Raises :class:`~hscore.errors.DataError`; returns None
+        when the column is clean.
+        """
+        frame, config, values = self.frame, self.config, self.metrics[name]
+        single = config.single_stage
+        specs = [(s, spec) for s, _, spec in config.metric_specs(name)
+                 if s in self.present_stages]
+
+        def reads() -> np.ndarray:  # rows whose stage reads the metric (only on a problem)
+            if single:
+                return np.ones(len(values), dtype=bool)
+            return np.isin(self.stage_codes, [self.stages.index(s) for s, _ in specs])
+
+        # fmin/fmax skip NaN and, unlike nanmin, stay quiet on an all-empty column
+        # (a metric that is not measured at all is allowed).
+        lo_seen, hi_seen = np.fmin.reduce(values), np.fmax.reduce(values)
+        if np.isinf(lo_seen) or np.isinf(hi_seen):
+            bad = np.isinf(values) & reads()
+            if bad.any():
+                raise _fail(frame, name, "infinite values", bad)
+        bad_rows = None
+        ranges: dict[str, str] = {}
+        for stage_name, spec in specs:
+            if spec.domain is None and spec.transform.kind != "boolean":
+                continue
+            lo, hi = spec.domain if spec.domain is not None else (0.0, 1.0)
+            if (lo is None or not lo_seen < lo) and (hi is None or not hi_seen > hi):
+                continue  # the whole column is inside the domain: nothing to locate
+            in_stage = True if single else self.stage_codes == self.stages.index(stage_name)
+            with np.errstate(invalid="ignore"):
+                bad = in_stage & (((values < lo) if lo is not None else False)
+                                  | ((values > hi) if hi is not None else False))
+            if bad.any():
+                # Count the offending rows of every stage, not only of the first one.
+                bad_rows = bad if bad_rows is None else bad_rows | bad
+                ranges[stage_name] = (f"[{'-inf' if lo is None else f'{lo:g}'}, "
+                                      f"{'inf' if hi is None else f'{hi:g}'}]")
+        if bad_rows is not None:
+            if len(set(ranges.values())) == 1:
+                what = next(iter(ranges.values()))
+            else:
+                what = "(" + ", ".join(f"{s} {r}" for s, r in ranges.items()) + ")"
+            raise _fail(frame, name, f"values outside what the metric can take {what}",
+                        bad_rows)
+        if self.seats is not None and any(spec.per_seat for _, spec in specs):
+            bad = self.seats == 0
+            if bad.any():
+                bad &= ~np.isnan(values)
+                bad &= reads()
+            if bad.any():
+                raise _fail(frame, "seats", f"zero seats on rows where the per-seat metric "
+                                            f"'{name}' is measured", bad)
 
 
 def _examples(frame: pd.DataFrame, mask: np.ndarray) -> list[object]:
@@ -127,19 +188,38 @@ def _as_float(frame: pd.DataFrame, name: str) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(col):
         # Nullable integer/float columns carry pd.NA; read it as "not measured".
         return col.to_numpy(dtype=np.float64, na_value=np.nan)
-    # Object column: only real numbers (and empty cells) are accepted; strings are bad input.
-    values = col.to_numpy()
-    is_num = np.fromiter(((v is None) or (isinstance(v, (int, float, np.number))
-                                          and not isinstance(v, bool)) or v is pd.NA
-                          for v in values), dtype=bool, count=len(values))
-    if not is_num.all():
-        raise _fail(frame, name, "non-numeric values", ~is_num)
-    return pd.to_numeric(col).to_numpy(dtype=np.float64, na_value=np.nan)
+    # Object or text column (a CSV column with a stray word in it, numbers kept as
+    # text): numbers and numbers written as text are read; an empty cell is "not
+    # measured"; anything else is bad input, counted cell by cell. Vectorized: no
+    # per-row Python.
+    values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = np.isnan(values) & ~col.isna().to_numpy()
+    if bad.any():
+        # A blank text cell is an empty cell, as in a CSV file.
+        blank = col.str.strip().eq("").to_numpy(dtype=bool, na_value=False)
+        bad &= ~blank
+    if bad.any():
+        raise _fail(frame, name, "non-numeric values", bad)
+    return values
 
 
 # --------------------------------------------------------------------- check
-def check_snapshots(frame: pd.DataFrame, config: Config) -> CheckedSnapshots:
+def check_snapshots(frame: pd.DataFrame, config: Config, *,
+                    check_values: bool = True) -> CheckedSnapshots:
     """Validate ``frame`` against the data contract and ``config``.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The snapshot table.
+    config : Config
+        The scoring model: which stages exist and which metric columns it reads.
+    check_values : bool, default True
+        Check every metric's values against its domain (and seats against
+        per-seat metrics) here. The scorer passes False and makes the same
+        checks block by block while it scores, on values it has in cache
+        anyway, through :meth:`CheckedSnapshots.check_metric`; the error is
+        the same.
 
     Raises
     ------
@@ -157,7 +237,10 @@ def check_snapshots(frame: pd.DataFrame, config: Config) -> CheckedSnapshots:
             raise DataError(name, "required column is missing")
 
     accounts = frame["account_id"]
-    null_ids = accounts.isna().to_numpy()
+    # One hash pass gives both the account codes (for duplicates and trend) and the
+    # empty ids (code -1).
+    account_codes = pd.factorize(accounts, use_na_sentinel=True)[0].astype(np.int64, copy=False)
+    null_ids = account_codes < 0
     if null_ids.any():
         raise DataError("account_id", "empty account ids", int(null_ids.sum()),
                         [f"row {r}" for r in np.flatnonzero(null_ids)[:_N_EXAMPLES]])
@@ -180,9 +263,9 @@ def check_snapshots(frame: pd.DataFrame, config: Config) -> CheckedSnapshots:
 
     dates = _parse_dates(frame, frame["snapshot_date"])
     days = dates.to_numpy(dtype="datetime64[D]").astype(np.int64)
-    account_codes = pd.factorize(accounts)[0].astype(np.int64)
 
-    present_stages = [stages[i] for i in np.unique(stage_codes)]
+    counts = np.bincount(stage_codes, minlength=len(stages))
+    present_stages = [s for s, c in zip(stages, counts) if c]
     used = [m for s in present_stages for m in config.stages[s].metric_names]
     used = list(dict.fromkeys(used))
     missing_cols = [m for m in used if m not in frame.columns]
@@ -197,61 +280,57 @@ def check_snapshots(frame: pd.DataFrame, config: Config) -> CheckedSnapshots:
     if needs_seats or "seats" in frame.columns:
         if "seats" not in frame.columns:
             raise DataError("seats", "required column is missing (per-seat metrics need it)")
+        integer = pd.api.types.is_integer_dtype(frame["seats"].dtype) and not isinstance(
+            frame["seats"].dtype, pd.api.extensions.ExtensionDtype)
         seats = _as_float(frame, "seats")
-        bad = ~np.isfinite(seats)
-        if bad.any():
-            raise _fail(frame, "seats", "empty or infinite seat counts", bad)
+        if not integer:  # an int64 column is finite and whole by construction
+            bad = ~np.isfinite(seats)
+            if bad.any():
+                raise _fail(frame, "seats", "empty or infinite seat counts", bad)
         bad = seats < 0
         if bad.any():
             raise _fail(frame, "seats", "negative seat counts", bad)
-        bad = seats != np.round(seats)
-        if bad.any():
-            raise _fail(frame, "seats", "seat counts that are not whole numbers", bad)
+        if not integer:
+            bad = seats != np.round(seats)
+            if bad.any():
+                raise _fail(frame, "seats", "seat counts that are not whole numbers", bad)
 
     metrics: dict[str, np.ndarray] = {}
     for name in used:
-        values = _as_float(frame, name)
-        specs = config.metric_specs(name)
-        with np.errstate(invalid="ignore"):
-            lo_seen, hi_seen = (np.nanmin(values), np.nanmax(values)) if len(values) else (0, 0)
-        if np.isinf(lo_seen) or np.isinf(hi_seen):
-            raise _fail(frame, name, "infinite values", np.isinf(values))
-        for stage_name, _, spec in specs:
-            if spec.domain is None and spec.transform.kind != "boolean":
-                continue
-            lo, hi = spec.domain if spec.domain is not None else (0.0, 1.0)
-            if (lo is None or not lo_seen < lo) and (hi is None or not hi_seen > hi):
-                continue  # the whole column is inside the domain: nothing to locate
-            in_stage = stage_codes == stages.index(stage_name)
-            with np.errstate(invalid="ignore"):
-                bad = in_stage & (((values < lo) if lo is not None else False)
-                                  | ((values > hi) if hi is not None else False))
-            if bad.any():
-                rng = f"[{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]"
-                raise _fail(frame, name, f"values outside what the metric can take {rng}", bad)
-        if any(spec.transform.kind == "boolean" for _, _, spec in specs):
+        metrics[name] = _as_float(frame, name)
+        if any(spec.transform.kind == "boolean" for s, _, spec in config.metric_specs(name)
+               if s in present_stages):
+            values = metrics[name]
             bad = ~np.isnan(values) & (values != 0) & (values != 1)
             if bad.any():
                 raise _fail(frame, name, "a boolean metric takes 0 or 1", bad)
-        if seats is not None and any(spec.per_seat for _, _, spec in specs):
-            bad = (seats == 0) & ~np.isnan(values)
-            if bad.any():
-                raise _fail(frame, "seats", f"zero seats on rows where the per-seat metric "
-                                            f"'{name}' is measured", bad)
-        metrics[name] = values
 
-    order, follows = _account_day_order(frame, account_codes, days)
-    return CheckedSnapshots(frame=frame, stage_codes=stage_codes, stages=stages,
-                            account_codes=account_codes, days=days, seats=seats, metrics=metrics,
-                            order=order, follows_same_account=follows)
+    order, follows, in_order = _account_day_order(frame, account_codes, days)
+    checked = CheckedSnapshots(frame=frame, stage_codes=stage_codes, stages=stages,
+                               account_codes=account_codes, days=days, seats=seats,
+                               metrics=metrics, order=order, follows_same_account=follows,
+                               config=config, present_stages=tuple(present_stages),
+                               in_account_order=in_order)
+    if check_values:
+        for name in used:
+            checked.check_metric(name)
+    return checked
 
 
 def _account_day_order(frame: pd.DataFrame, account_codes: np.ndarray,
-                       days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows sorted by (account, day) and, in that order, whether the previous row is the same
-    account. One argsort serves both the duplicate check and the trend."""
+                       days: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Rows sorted by (account, day); in that order, whether the previous row is the same
+    account; and whether the rows were in that order already. One argsort serves both
+    the duplicate check and the trend."""
     span = int(days.max() - days.min()) + 1
     key = account_codes * span + (days - days.min())
+    if (key[1:] > key[:-1]).all():
+        # Already sorted by account, then date (account codes follow first appearance):
+        # a common export order, and one pass instead of a sort. No duplicates either.
+        same_account = np.empty(len(key), dtype=bool)
+        same_account[0] = False
+        np.equal(account_codes[1:], account_codes[:-1], out=same_account[1:])
+        return np.arange(len(key)), same_account, True
     order = np.argsort(key, kind="stable")
     sorted_key = key[order]
     dup = sorted_key[1:] == sorted_key[:-1]
@@ -264,4 +343,4 @@ def _account_day_order(frame: pd.DataFrame, account_codes: np.ndarray,
     same_account = np.empty(len(key), dtype=bool)
     same_account[0] = False
     np.equal(acc_sorted[1:], acc_sorted[:-1], out=same_account[1:])
-    return order, same_account
+    return order, same_account, False

@@ -1,24 +1,42 @@
-"""MLflow tracking and registration of calibrations, on an embedded SQLite store by default.
+"""MLflow tracking of calibrations, on an embedded SQLite store by default.
 
-The store is one SQLite file per checkout (``<checkout>/mlruns.db``, absolute
-path) with artifacts beside it (``<checkout>/mlartifacts``), shared by the CLI
-and the notebooks; no server to start. ``MLFLOW_TRACKING_URI`` overrides it
-(a ``sqlite:///`` URI keeps its artifacts beside the database file).
-Open the same store in the browser with::
+The store
+---------
+One SQLite file per checkout holds the tracking runs and the model registry,
+shared by the CLI and the notebooks; there is no server to start:
 
-    mlflow ui --backend-store-uri sqlite:///$PWD/mlruns.db --default-artifact-root $PWD/mlartifacts
+- database: ``<root>/mlruns.db`` (an absolute path);
+- artifacts: ``<root>/mlartifacts/<experiment>`` (set explicitly on the
+  experiment by :func:`ensure_experiment`, never the working directory's ``./mlruns``);
+- ``<root>`` is ``$HSCORE_HOME`` if set, else the source checkout hscore is
+  installed from (editable install), else the working directory.
 
-Writes to a SQLite store are serialized with a file lock next to the
-database, so two calibrations tracked at once both land.
+``MLFLOW_TRACKING_URI`` overrides the whole store (a ``sqlite:///`` URI keeps
+its artifacts in ``mlartifacts`` beside the database file; any other store
+decides for itself). :func:`describe_store` prints the ``mlflow ui`` command
+that opens the same store.
+
+Writes are serialized with a file lock beside the SQLite file
+(``mlruns.db.lock``), so two calibrations tracked at once both land and the
+store stays readable.
+
+What a calibration run holds
+----------------------------
+See :func:`log_calibration`. In short: params, data provenance, per-stage
+holdout metrics, the config and tables as artifacts, plots, the holdout
+snapshots (``holdout/snapshots.parquet``, the window ``hscore promote`` scores
+again later), and a registered pyfunc version with the alias ``challenger``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
+import logging
 import os
+import re
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,49 +44,79 @@ import pandas as pd
 
 from hscore.config import save_config
 
-__all__ = ["MODEL_NAME", "EXPERIMENT_NAME", "store_root", "tracking_uri", "configure",
-           "store_lock", "log_calibration", "TrackingInfo", "pyfunc_output", "describe_store"]
+__all__ = ["MODEL_NAME", "EXPERIMENT_NAME", "HOLDOUT_ARTIFACT", "store_root", "tracking_uri",
+           "sqlite_path", "artifact_location", "configure", "store_lock", "ensure_experiment",
+           "ui_command", "describe_store", "quiet_mlflow", "log_calibration", "TrackingInfo",
+           "load_holdout", "holdout_rows", "pyfunc_output", "file_sha256", "frame_sha256"]
 
 MODEL_NAME = "customer-health-score"
 EXPERIMENT_NAME = "hscore-calibration"
+#: Where a calibration run keeps its holdout snapshots (run-relative artifact path).
+HOLDOUT_ARTIFACT = "holdout/snapshots.parquet"
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
+DB_NAME = "mlruns.db"
+ARTIFACTS_DIR = "mlartifacts"
+
+_log = logging.getLogger(__name__)
 
 
+# ------------------------------------------------------------------ the store
 def store_root() -> Path:
-    """The checkout that holds the embedded store: ``HSCORE_HOME``, else the source checkout
-    hscore is installed from (editable install), else the working directory."""
+    """The folder that holds the embedded store (absolute).
+
+    ``HSCORE_HOME`` if set; else the source checkout hscore is installed from
+    (an editable install: the folder with ``pyproject.toml`` above the package);
+    else the working directory.
+    """
     if os.environ.get("HSCORE_HOME"):
-        return Path(os.environ["HSCORE_HOME"]).resolve()
+        return Path(os.environ["HSCORE_HOME"]).expanduser().resolve()
     checkout = Path(__file__).resolve().parents[1]
-    if (checkout / "pyproject.toml").exists():
+    if (checkout / "pyproject.toml").is_file() and (checkout / "hscore").is_dir():
         return checkout
     return Path.cwd().resolve()
 
 
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store_root() / 'mlruns.db'}"
+    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<root>/mlruns.db``."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store_root() / DB_NAME}"
 
 
-def _sqlite_path(uri: str) -> Path | None:
-    if uri.startswith("sqlite:///"):
-        return Path(uri[len("sqlite:///"):].split("?")[0])
-    return None
+def sqlite_path(uri: str | None = None) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (``None`` for any other store)."""
+    uri = uri or tracking_uri()
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri[len("sqlite:///"):].split("?", 1)[0]
+    if path.startswith("file:"):          # sqlite:///file:/abs/path?mode=ro&uri=true
+        path = path[len("file:"):]
+    return Path(path)
 
 
-def artifact_location(uri: str | None = None) -> str | None:
-    """Where experiment artifacts go: beside the SQLite file, explicitly (never ./mlruns)."""
-    db = _sqlite_path(uri or tracking_uri())
-    return (db.parent / "mlartifacts").resolve().as_uri() if db is not None else None
+def artifact_location(uri: str | None = None, experiment: str | None = None) -> str | None:
+    """Where artifacts go: ``mlartifacts`` beside a SQLite file (``mlartifacts/<experiment>``
+    for one experiment), as a ``file://`` URI; ``None`` (the store's default) otherwise."""
+    db = sqlite_path(uri)
+    if db is None:
+        return None
+    root = (db.parent / ARTIFACTS_DIR).resolve()
+    return (root / _key(experiment).replace(" ", "_") if experiment else root).as_uri()
 
 
 def configure() -> str:
-    """Point mlflow at the store (tracking and registry) and return its URI."""
+    """Point mlflow's tracking and registry at the store and return its URI.
+
+    (mlflow records this in ``os.environ``, so child processes inherit the store.)
+    Raises ``OSError`` when a SQLite store's folder does not exist (SQLite would
+    otherwise fail later with a less helpful message).
+    """
     import mlflow
 
     uri = tracking_uri()
-    db = _sqlite_path(uri)
+    db = sqlite_path(uri)
     if db is not None and not db.parent.is_dir():
-        raise OSError(f"tracking store directory does not exist: {db.parent}")
+        raise OSError(f"tracking store folder does not exist: {db.parent} (from {uri})")
+    # One store for runs and registry. (MLFLOW_REGISTRY_URI is not read: mlflow's own
+    # set_registry_uri writes it into os.environ, so it leaks into child processes.)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
@@ -76,9 +124,19 @@ def configure() -> str:
 
 @contextlib.contextmanager
 def store_lock():
-    """Serialize writers of a SQLite store (other stores handle their own concurrency)."""
-    db = _sqlite_path(tracking_uri())
-    if db is None or not db.parent.is_dir():
+    """Hold an exclusive lock on the SQLite store while writing to it.
+
+    SQLite serializes single statements, but an MLflow run is many of them
+    (and a fresh database runs its schema migration on first use), so two
+    processes writing at once can hit "database is locked" or a half-migrated
+    schema. Other stores (a tracking server) handle their own concurrency.
+    """
+    db = sqlite_path()
+    try:
+        import fcntl
+    except ImportError:     # Windows: no flock; SQLite's own locking is all there is
+        fcntl = None
+    if db is None or not db.parent.is_dir() or fcntl is None:
         yield
         return
     with open(db.with_name(db.name + ".lock"), "a+") as fh:
@@ -89,22 +147,63 @@ def store_lock():
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def ensure_experiment(name: str = EXPERIMENT_NAME) -> str:
-    import mlflow
-
-    exp = mlflow.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
-    return mlflow.create_experiment(name, artifact_location=artifact_location())
+def ui_command(uri: str | None = None) -> str:
+    """The ``mlflow ui`` command that opens this store in the browser."""
+    uri = uri or tracking_uri()
+    if sqlite_path(uri) is None:
+        return f"open {uri} in a browser (a tracking server)" if uri.startswith("http") \
+            else f"mlflow ui --backend-store-uri {uri}"
+    return (f"mlflow ui --backend-store-uri {uri} "
+            f"--default-artifact-root {artifact_location(uri)}")
 
 
 def describe_store() -> str:
+    """Where the MLflow store is and the command that opens it (for the README and demo)."""
     uri = tracking_uri()
-    db = _sqlite_path(uri)
-    if db is None:
-        return f"MLflow store: {uri}"
-    return (f"MLflow store: {uri}\n  open it with: mlflow ui --backend-store-uri {uri} "
-            f"--default-artifact-root {artifact_location(uri)}")
+    lines = [f"MLflow store: {uri}"]
+    if sqlite_path(uri) is not None:
+        lines.append(f"  artifacts:  {artifact_location(uri)}")
+    lines.append(f"  open it with: {ui_command(uri)}")
+    return "\n".join(lines)
+
+
+def quiet_mlflow() -> None:
+    """Keep MLflow's INFO chatter (table creation, "Created version ...") off the console;
+    the CLI prints its own one-line summaries."""
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def ensure_experiment(name: str = EXPERIMENT_NAME) -> str:
+    """The experiment's id, creating it with an explicit artifact location
+    (``mlartifacts/<name>`` beside a SQLite store) if needed. Call :func:`configure` first.
+
+    Notebooks and ``experiments/`` should create their experiments with this rather than
+    ``mlflow.set_experiment``, whose default artifact location is ``./mlruns`` of the
+    working directory.
+    """
+    import mlflow
+
+    exp = mlflow.get_experiment_by_name(name)
+    if exp is None:
+        return mlflow.create_experiment(name, artifact_location=artifact_location(
+            experiment=name))
+    if exp.lifecycle_stage == "deleted":
+        mlflow.MlflowClient().restore_experiment(exp.experiment_id)
+    return exp.experiment_id
+
+
+# --------------------------------------------------------------- the pyfunc
+@contextlib.contextmanager
+def _without_mlflow_hints():
+    """Silence MLflow's advice that does not apply here: the frame is typed by an explicit
+    signature (not by predict's type hints), seats is a whole number by contract, and MLflow
+    registers its local-file dataset source twice, then warns that a path is ambiguous."""
+    with warnings.catch_warnings():
+        for text in ("(?s).*[Ii]nteger column", "(?s).*type hint",
+                     "(?s).*interpreted in multiple ways"):
+            warnings.filterwarnings("ignore", message=text, category=UserWarning)
+        yield
 
 
 def pyfunc_output(scores: pd.DataFrame) -> pd.DataFrame:
@@ -116,43 +215,128 @@ def pyfunc_output(scores: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _input_example(frame: pd.DataFrame, per_stage: int = 2) -> pd.DataFrame:
+    """A few rows of each stage (so the example exercises every stage of the config)."""
+    if "stage" in frame.columns:
+        rows = frame.groupby("stage", sort=False, observed=True).head(per_stage)
+    else:
+        rows = frame.head(per_stage * 2)
+    return rows.reset_index(drop=True)
+
+
+def _signature(example: pd.DataFrame, output: pd.DataFrame):
+    """Input and output schema, typed like the calibration data. Only the identifying columns
+    are required: a frame without, say, the churn label or a metric still scores."""
+    from mlflow.models import infer_signature
+    from mlflow.types.schema import ColSpec, Schema
+
+    with _without_mlflow_hints():
+        sig = infer_signature(example, output)
+    required = {"account_id", "snapshot_date", "stage", "seats"}
+    sig.inputs = Schema([ColSpec(spec.type, spec.name, required=spec.name in required)
+                         for spec in sig.inputs.inputs])
+    return sig
+
+
+# --------------------------------------------------------------- the run
 @dataclass
 class TrackingInfo:
+    """Where a tracked calibration landed."""
+
     run_id: str
-    model_version: str
+    model_version: str | None
     tracking_uri: str
     experiment_id: str
+    plots_note: str | None = None
 
     @property
-    def model_uri(self) -> str:
-        return f"models:/{MODEL_NAME}/{self.model_version}"
+    def model_uri(self) -> str | None:
+        return f"models:/{MODEL_NAME}/{self.model_version}" if self.model_version else None
 
     def __str__(self) -> str:
-        return (f"tracked run {self.run_id}; registered {MODEL_NAME} version "
-                f"{self.model_version} as @challenger ({self.tracking_uri})")
+        text = f"tracked run {self.run_id} in {self.tracking_uri}"
+        if self.model_version:
+            text += f"; registered {MODEL_NAME} version {self.model_version} as @challenger"
+        return text
 
 
-def _content_hash(path: str | os.PathLike | None, frame: pd.DataFrame | None) -> str:
-    if path is not None and Path(path).is_file():
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        return f"sha256:{h.hexdigest()}"
-    if frame is not None:
-        digest = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-        return f"pandas-sha256:{hashlib.sha256(digest.tobytes()).hexdigest()}"
-    return "unknown"
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
-def _write_artifacts(result, folder: Path) -> None:
-    from hscore import plots
+def frame_sha256(frame: pd.DataFrame) -> str:
+    """A content hash of a frame (values and column names, not the index)."""
+    h = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return h.hexdigest()
 
+
+def holdout_rows(frame: pd.DataFrame, holdout_from) -> pd.DataFrame:
+    """The labelled snapshots on or after ``holdout_from``: the calibration's holdout window,
+    the rows promotion compares challenger and champion on."""
+    dates = pd.to_datetime(frame["snapshot_date"])
+    labelled = frame["churned"].notna() if "churned" in frame.columns else False
+    keep = (dates >= pd.Timestamp(holdout_from)) & labelled
+    return frame.loc[keep.to_numpy()].reset_index(drop=True)
+
+
+_NAME_OK = re.compile(r"[^0-9A-Za-z_\-. /]")
+
+
+def _key(text: str) -> str:
+    return _NAME_OK.sub("_", str(text))
+
+
+def _params(result) -> dict[str, object]:
+    strengths = result.strengths
+    params = {
+        "input_config": result.base_config_.name,
+        "stages": ",".join(result.stages_),
+        "holdout_from": str(result.holdout_from_.date()),
+        "horizon_days": result.horizon_days_,
+        "n_bootstrap": result.n_bootstrap,
+        "seed": result.seed,
+        "cv_folds": result.cv_folds,
+        "min_events": result.min_events,
+        "strengths_tried": "default" if strengths is None else ",".join(map(str, strengths)),
+    }
+    for stage, fit in result.stages_.items():
+        params[f"strength.{_key(stage)}"] = fit.strength
+        params[f"status.{_key(stage)}"] = fit.status
+    return params
+
+
+def _metrics(result) -> dict[str, float]:
+    """Per stage (and pooled as ``all``): holdout AUC [CI], Brier and log-loss of the calibrated
+    config, the input config and the unconstrained reference model; rows and events."""
+    out: dict[str, float] = {}
+    for _, r in result.quality_.iterrows():
+        stage, model = _key(r["stage"]), r["model"]
+        for k in ("auc", "auc_low", "auc_high", "brier", "log_loss"):
+            if pd.notna(r.get(k)):
+                out[f"{stage}.{k}_{model}"] = float(r[k])
+    for stage, fit in result.stages_.items():
+        s = _key(stage)
+        out[f"{s}.train_rows"] = fit.n_rows
+        out[f"{s}.train_events"] = fit.n_events
+        out[f"{s}.holdout_rows"] = fit.n_holdout_rows
+        out[f"{s}.holdout_events"] = fit.n_holdout_events
+    out["left_out.censored"] = result.n_censored_
+    out["left_out.no_score"] = result.n_unscored_
+    out["left_out.straddling_holdout"] = result.n_straddling_
+    return out
+
+
+def _write_tables(result, folder: Path) -> None:
     save_config(result.config, folder / "config.yaml")
     result.summary().to_csv(folder / "weights.csv", index=False)
     result.component_summary().to_csv(folder / "component_weights.csv", index=False)
-    result.quality_.to_csv(folder / "quality.csv", index=False)
     result.stage_table().to_csv(folder / "stages.csv", index=False)
+    result.quality_.to_csv(folder / "quality.csv", index=False)
     coefs = [f.inference.assign(stage=s) for s, f in result.stages_.items()
              if f.inference is not None]
     if coefs:
@@ -160,98 +344,177 @@ def _write_artifacts(result, folder: Path) -> None:
     cal = [f.calibration for f in result.stages_.values() if f.calibration is not None]
     if cal:
         pd.concat(cal, ignore_index=True).to_csv(folder / "calibration_table.csv", index=False)
-    for name, make in (("weights.png", plots.weights), ("calibration_curve.png",
-                                                        plots.calibration_curve),
-                       ("roc.png", plots.roc)):
-        fig = make(result)
-        fig.savefig(folder / name, dpi=110, bbox_inches="tight")
+    cv = [f.cv.assign(stage=s) for s, f in result.stages_.items() if f.cv is not None]
+    if cv:
+        pd.concat(cv, ignore_index=True).to_csv(folder / "cv_strength.csv", index=False)
 
 
-def _metrics(result) -> dict[str, float]:
-    out = {}
-    for _, r in result.quality_.iterrows():
-        for k in ("auc", "brier", "log_loss"):
-            if pd.notna(r.get(k)):
-                out[f"{r['stage']}.{k}.{r['model']}"] = float(r[k])
-    for s, f in result.stages_.items():
-        out[f"{s}.events"] = f.n_events
-        out[f"{s}.rows"] = f.n_rows
-        out[f"{s}.holdout_events"] = f.n_holdout_events
-    return out
+# ---- PLOTS: the one place that knows hscore.plots (written separately). Until it provides
+# ---- all three figure functions the run skips the plots and says so (tag `plots`, a logged
+# ---- warning). To make plots mandatory, replace the two early returns with a raise.
+_PLOT_FUNCTIONS = {"weights": "weights", "calibration_curve": "calibration_curve",
+                   "roc": "roc"}
 
 
-def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None,
-                    register: bool = True, run_name: str | None = None) -> TrackingInfo:
+def _write_plots(result, folder: Path) -> str | None:
+    """Write ``<kind>.png`` (one panel per stage) for each figure; return a note when plots
+    were skipped."""
+    try:
+        from hscore import plots
+    except ImportError:
+        return "skipped: hscore.plots is not available"
+    missing = [f for f in _PLOT_FUNCTIONS.values() if not callable(getattr(plots, f, None))]
+    if missing:
+        return f"skipped: hscore.plots lacks {', '.join(missing)}"
+    for kind, fname in _PLOT_FUNCTIONS.items():
+        getattr(plots, fname)(result).savefig(folder / f"{kind}.png", dpi=100)
+    return None
+# ---- END PLOTS
+
+
+def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, register: bool = True,
+                    run_name: str | None = None, experiment: str = EXPERIMENT_NAME
+                    ) -> TrackingInfo:
     """Log a fitted :class:`~hscore.calibrate.Calibrator` as one MLflow run and register its
-    config as a new version of the pyfunc model ``customer-health-score`` with alias
-    ``challenger``.
+    config as a new version of ``customer-health-score`` with the alias ``challenger``.
 
-    The run holds params (stages, strengths, bootstrap n, seed, holdout date, horizon), the
-    input data's path, row count and content hash, per-stage metrics (holdout AUC of the
-    calibrated / input / reference model, Brier, log-loss, events) and artifacts: the config
-    YAML, weight / coefficient / quality tables (CSV) and plots (PNG).
+    Parameters
+    ----------
+    result : Calibrator
+        A fitted calibration.
+    frame : DataFrame
+        The snapshots it was fitted on (for the data hash, row count, holdout window and
+        the model's input example).
+    snapshots_path : path, optional
+        The file ``frame`` was read from; its bytes are hashed and its absolute path recorded.
+    register : bool, default True
+        Register the pyfunc model version (and move ``challenger`` to it).
+    run_name, experiment : str, optional
+
+    Returns
+    -------
+    TrackingInfo
+
+    Notes
+    -----
+    The run holds
+
+    - params: input config, stages, strength and status per stage, strengths tried,
+      bootstrap n, seed, CV folds, holdout date, horizon;
+    - the input data as an MLflow dataset input (``mlflow.log_input``, context
+      ``calibration``) and as tags ``data.path``, ``data.rows``, ``data.sha256``,
+      ``data.train_window``, ``data.holdout_window``;
+    - metrics ``<stage>.auc_<model>`` (with ``auc_low``/``auc_high``), ``brier_<model>``,
+      ``log_loss_<model>`` for model in calibrated / input / reference, stage ``all`` pooled,
+      and rows / events per stage;
+    - artifacts ``calibration/`` (config.yaml, weights.csv, component_weights.csv,
+      coefficients.csv, quality.csv, calibration_table.csv, stages.csv, cv_strength.csv),
+      ``plots/`` (weights.png: input vs calibrated weights with CIs, calibration_curve.png,
+      roc.png; one panel per stage) and
+      ``holdout/snapshots.parquet`` (the labelled snapshots on or after the holdout start:
+      the window :func:`hscore.registry.promote` scores challenger and champion on);
+    - the registered model: a models-from-code pyfunc (:mod:`hscore.pyfunc_model`) whose only
+      artifact is ``config.yaml``, with signature and input example.
     """
     import mlflow
-    from mlflow import MlflowClient
-    from mlflow.models import infer_signature
 
     from hscore.scorer import HealthScorer
 
+    cfg = result.config
+    window = (cfg.provenance or {}).get("data_window", {})
+    data_hash = file_sha256(snapshots_path) if snapshots_path else frame_sha256(frame)
+    data_path = str(Path(snapshots_path).resolve()) if snapshots_path else "(in memory)"
+    holdout = holdout_rows(frame, result.holdout_from_)
+
+    # Reach the store first: an unreachable or read-only store fails before the work below.
     with store_lock():
         uri = configure()
-        exp_id = ensure_experiment()
-        cfg = result.config
-        prov = cfg.provenance or {}
-        window = prov.get("data_window", {})
-        name = run_name or f"calibrate {result.base_config_.name}"
-        with mlflow.start_run(experiment_id=exp_id, run_name=name) as run:
-            params = {
-                "input_config": result.base_config_.name,
-                "stages": ",".join(result.stages_),
-                "holdout_from": str(result.holdout_from_.date()),
-                "horizon_days": result.horizon_days_,
-                "n_bootstrap": result.n_bootstrap, "seed": result.seed,
-                "cv_folds": result.cv_folds, "min_events": result.min_events,
-            }
-            params.update({f"strength.{s}": f.strength for s, f in result.stages_.items()})
-            mlflow.log_params(params)
-            mlflow.set_tags({
-                "data.path": str(Path(snapshots_path).resolve()) if snapshots_path else "(in memory)",
-                "data.rows": str(len(frame)),
-                "data.hash": _content_hash(snapshots_path, frame),
-                "data.train_window": str(window.get("train")),
-                "data.holdout_window": str(window.get("holdout")),
-            })
-            mlflow.log_metrics(_metrics(result))
-            with tempfile.TemporaryDirectory() as tmp:
-                folder = Path(tmp)
-                _write_artifacts(result, folder)
-                mlflow.log_artifacts(tmp, artifact_path="calibration")
-                if not register:
-                    return TrackingInfo(run.info.run_id, "", uri, exp_id)
-                example = frame.head(5).reset_index(drop=True)
-                example_out = pyfunc_output(HealthScorer(cfg).score(example))
-                info = mlflow.pyfunc.log_model(
-                    name="health-score",
-                    python_model=str(PYFUNC_CODE),
-                    artifacts={"config": str(folder / "config.yaml")},
-                    signature=infer_signature(example, example_out),
-                    input_example=example,
-                    registered_model_name=MODEL_NAME,
-                    pip_requirements=["hscore", "numpy", "pandas", "pyyaml", "pydantic"],
-                )
-            version = str(info.registered_model_version)
-            client = MlflowClient()
-            client.set_registered_model_alias(MODEL_NAME, "challenger", version)
-            tags = {"run_id": run.info.run_id, "input_config": result.base_config_.name,
-                    "holdout_from": str(result.holdout_from_.date()),
-                    "data.hash": _content_hash(snapshots_path, frame)}
-            q = result.quality_
-            for _, r in q[q["model"] == "calibrated"].iterrows():
-                if pd.notna(r["auc"]):
-                    tags[f"holdout_auc.{r['stage']}"] = f"{r['auc']:.4f}"
-            for k, v in tags.items():
-                client.set_model_version_tag(MODEL_NAME, version, k, v)
-            mlflow.set_tag("registered_version", version)
-    return TrackingInfo(run.info.run_id, version, uri, exp_id)
+        exp_id = ensure_experiment(experiment)
 
+    with tempfile.TemporaryDirectory(prefix="hscore-run-") as tmp:
+        folder = Path(tmp)
+        for sub in ("calibration", "plots", "holdout"):
+            (folder / sub).mkdir()
+        _write_tables(result, folder / "calibration")
+        plots_note = _write_plots(result, folder / "plots")
+        holdout.to_parquet(folder / HOLDOUT_ARTIFACT, index=False)
+        example = _input_example(frame)
+        signature = _signature(example, pyfunc_output(HealthScorer(cfg).score(example)))
+        with _without_mlflow_hints():
+            dataset = mlflow.data.from_pandas(
+                frame, source=data_path if snapshots_path else None,
+                targets="churned" if "churned" in frame else None,
+                name=Path(snapshots_path).name if snapshots_path else "snapshots")
+
+        with store_lock():
+            name = run_name or f"calibrate {result.base_config_.name}"
+            with mlflow.start_run(experiment_id=exp_id, run_name=name) as run:
+                run_id = run.info.run_id
+                mlflow.log_params(_params(result))
+                with _without_mlflow_hints():      # the dataset's schema is made here
+                    mlflow.log_input(dataset, context="calibration")
+                mlflow.set_tags({
+                    "data.path": data_path,
+                    "data.rows": str(len(frame)),
+                    "data.sha256": data_hash,
+                    "data.train_window": str(window.get("train")),
+                    "data.holdout_window": str(window.get("holdout")),
+                    "holdout.rows": str(len(holdout)),
+                    "holdout.sha256": frame_sha256(holdout),
+                    "plots": plots_note or "logged",
+                })
+                mlflow.log_metrics(_metrics(result))
+                mlflow.log_artifacts(str(folder / "calibration"), artifact_path="calibration")
+                mlflow.log_artifacts(str(folder / "plots"), artifact_path="plots")
+                mlflow.log_artifact(str(folder / HOLDOUT_ARTIFACT), artifact_path="holdout")
+                version = None
+                if register:
+                    version = _register(result, folder, example, signature, run_id, data_hash)
+                    mlflow.set_tag("registered_version", version)
+    if plots_note:
+        _log.warning("calibration run %s: plots %s", run_id, plots_note)
+    return TrackingInfo(run_id, version, uri, exp_id, plots_note)
+
+
+def _register(result, folder: Path, example, signature, run_id: str, data_hash: str) -> str:
+    import mlflow
+    from mlflow import MlflowClient
+
+    from hscore import __version__
+
+    with _without_mlflow_hints():
+        info = mlflow.pyfunc.log_model(
+            name="health_score",
+            python_model=str(PYFUNC_CODE),
+            artifacts={"config": str(folder / "calibration" / "config.yaml")},
+            signature=signature,
+            input_example=example,
+            registered_model_name=MODEL_NAME,
+            # hscore is the model's code; pinning it (not inferring) keeps logging fast.
+            pip_requirements=[f"hscore=={__version__}", "numpy", "pandas", "pyyaml",
+                              "pydantic"],
+        )
+    version = str(info.registered_model_version)
+    client = MlflowClient()
+    client.set_registered_model_alias(MODEL_NAME, "challenger", version)
+    tags = {"run_id": run_id, "input_config": result.base_config_.name,
+            "holdout_from": str(result.holdout_from_.date()),
+            "horizon_days": str(result.horizon_days_), "data.sha256": data_hash}
+    q = result.quality_
+    for _, r in q[q["model"] == "calibrated"].iterrows():
+        if pd.notna(r["auc"]):
+            tags[f"holdout_auc.{_key(r['stage'])}"] = f"{r['auc']:.4f}"
+    for k, v in tags.items():
+        client.set_model_version_tag(MODEL_NAME, version, k, v)
+    return version
+
+
+def load_holdout(run_id: str) -> pd.DataFrame:
+    """The holdout snapshots a calibration run logged (``holdout/snapshots.parquet``)."""
+    import mlflow
+
+    configure()
+    with tempfile.TemporaryDirectory(prefix="hscore-holdout-") as tmp:
+        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=HOLDOUT_ARTIFACT,
+                                                    dst_path=tmp)
+        return pd.read_parquet(local)

@@ -1,0 +1,73 @@
+"""``python -m bench [NAME ...] [-- ARGS]``: run benchmarks by name, or all of them.
+
+Names map to modules exposing ``main(argv: list[str]) -> int``. With no name,
+every registered module that exists is run; one that is not written yet is
+skipped with a note instead of failing the whole run. Arguments after ``--``
+(or any argument starting with ``-``) are passed to each selected benchmark,
+e.g. ``python -m bench scorer --rows 100000``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Sequence
+
+REGISTRY = {
+    "scorer": "bench.scorer",
+    "calibrate": "bench.calibrate",
+    "compare": "bench.compare_verdicts",
+}
+
+
+def _split(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    names: list[str] = []
+    rest = list(argv)
+    while rest and not rest[0].startswith("-"):
+        names.append(rest.pop(0))
+    if rest and rest[0] == "--":
+        rest.pop(0)
+    return names, rest
+
+
+def _exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        print("\nregistered: " + ", ".join(f"{k} ({v})" for k, v in REGISTRY.items()))
+        return 0
+    names, rest = _split(argv)
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        print(f"error: unknown benchmark {', '.join(unknown)}; "
+              f"registered: {', '.join(REGISTRY)}", file=sys.stderr)
+        return 2
+    explicit = bool(names)
+    selected = names or list(REGISTRY)
+    status = 0
+    for name in selected:
+        module = REGISTRY[name]
+        if not _exists(module):
+            note = f"note: benchmark '{name}' skipped: {module} is not written yet"
+            if explicit:
+                print(f"error: {note[6:]}", file=sys.stderr)
+                status = status or 2
+            else:
+                print(note)
+            continue
+        print(f"== bench {name} ({module}) ==", flush=True)
+        rc = importlib.import_module(module).main(list(rest))
+        status = status or int(rc or 0)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Reproducible experiments, one command each, logged to MLflow (see README.md)."""

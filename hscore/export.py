@@ -1,0 +1,131 @@
+"""Export a registered (or tracked) config as the one file production scoring reads.
+
+Production runs ``HealthScorer(load_config(FILE)).score(frame)``: no MLflow,
+no statsmodels, no scikit-learn. The exported file is the version's config
+unchanged except for ``provenance``, which gains where it came from (run id,
+model version and aliases, the URI asked for, when it was exported) next to
+what calibration recorded (data window, rows, quality, method), so its scores
+are exactly the registered pyfunc model's.
+
+The write is atomic: the text goes to a temporary file in the same folder,
+is flushed to disk, then renamed over ``out``. An interrupted export leaves
+``out`` as it was (absent, or the previous export), never half written.
+
+Examples
+--------
+Shell::
+
+    hscore export --model models:/customer-health-score@champion --out prod/health.yaml
+
+Python::
+
+    >>> from hscore.export import export_config              # doctest: +SKIP
+    >>> export_config("models:/customer-health-score@champion", "health.yaml")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import tempfile
+from pathlib import Path
+
+from hscore.config import dump_config
+
+__all__ = ["export_config", "write_atomic", "describe_export"]
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a part:
+    a temporary file in the same folder, fsync, then ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        # mkstemp makes the file private (0600); give it the mode a plain write would.
+        os.fchmod(fd, _mode_for(path))
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        # KeyboardInterrupt included: whatever stopped us, the target stays as it was.
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def export_config(model_uri, out: str | os.PathLike) -> Path:
+    """Write the config of a registered version (or a calibration run) to ``out`` with provenance.
+
+    Parameters
+    ----------
+    model_uri : str or int
+        ``models:/customer-health-score@champion``, ``models:/customer-health-score/3``,
+        a version number (``3``) or a calibration run id (its newest registered version, or
+        the config the run logged when it registered none).
+    out : path
+        The YAML file to write (atomically).
+
+    Returns
+    -------
+    Path
+        ``out``; :func:`describe_export` says what it holds.
+
+    Raises
+    ------
+    HScoreError
+        Unknown model, alias, version or run (the CLI prints it as one ``error:`` line).
+    """
+    from hscore.registry import resolve_model, run_config, version_config
+    from hscore.tracking import tracking_uri
+
+    version, run_id = resolve_model(model_uri)
+    cfg = version_config(version) if version is not None else run_config(run_id)
+    prov = dict(cfg.provenance or {})
+    prov["run_id"] = run_id
+    if version is not None:
+        prov["model"] = {"name": version.name, "version": str(version.version),
+                         "aliases": sorted(version.aliases or []),
+                         "uri": f"models:/{version.name}/{version.version}"}
+        decision = (version.tags or {}).get("promotion.decision")
+        if decision:
+            prov["promotion"] = {k: version.tags[f"promotion.{k}"]
+                                 for k in ("decision", "time", "auc_challenger", "auc_champion",
+                                           "window") if f"promotion.{k}" in version.tags}
+    prov["exported"] = {
+        "at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "from": str(model_uri),
+        "tracking_uri": tracking_uri(),
+    }
+    exported = cfg.replace(provenance=prov)
+    return write_atomic(out, dump_config(exported))
+
+
+def describe_export(path: str | os.PathLike) -> str:
+    """One line: which version / run an exported file holds, and its holdout quality."""
+    from hscore.config import load_config
+
+    prov = load_config(path).provenance or {}
+    model = prov.get("model") or {}
+    what = (f"{model.get('name')} version {model.get('version')}"
+            + (f" ({', '.join('@' + a for a in model.get('aliases', []))})"
+               if model.get("aliases") else "")) if model else "an unregistered calibration"
+    window = (prov.get("data_window") or {}).get("holdout")
+    quality = prov.get("quality") or {}
+    pooled = quality.get("all") or {}
+    auc = f", pooled holdout AUC {pooled['auc']:.3f}" if pooled.get("auc") is not None else ""
+    span = f" on {window[0]}..{window[1]}" if window else ""
+    return f"exported {what} from run {prov.get('run_id')} to {path}{span}{auc}"

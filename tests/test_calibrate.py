@@ -1,0 +1,562 @@
+"""Calibration (hscore.calibrate) on hand-built data whose truth is known.
+
+The config here gives every metric a linear [0, 1] -> [0, 100] transform, so the
+sub-scores the model is fitted on are the raw columns themselves and the references
+(statsmodels, scipy, scikit-learn) can be fitted on the frame directly.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from scipy.optimize import minimize
+from scipy.special import expit
+from scipy.stats import rankdata
+from sklearn.metrics import brier_score_loss, roc_auc_score
+from sklearn.metrics import log_loss as sk_log_loss
+
+from hscore import HealthScorer
+from hscore.calibrate import CalibrationResult, CalibrationWarning, Calibrator, calibrate
+from hscore.config import config_from_dict, load_config, save_config
+from hscore.errors import DataError, HScoreError
+
+LAYOUT = {"s1": {"c1": (0.6, {"m1": 0.5, "m2": 0.5}), "c2": (0.4, {"m3": 1.0})},
+          "s2": {"c1": (0.5, {"m4": 0.5, "m5": 0.5}), "c2": (0.5, {"m6": 1.0})}}
+TRUTH = {"s1": (0.5, {"m1": 2.5, "m2": 1.0, "m3": 1.5}),
+         "s2": (0.0, {"m4": 1.0, "m5": 0.7, "m6": 2.5})}
+HOLDOUT = "2024-08-01"
+
+
+def make_config(layout=LAYOUT, horizon=30):
+    stages = {}
+    for s, comps in layout.items():
+        stages[s] = {"components": {
+            c: {"weight": cw, "metrics": {
+                m: {"weight": mw, "direction": "higher_is_better", "domain": [0, 1],
+                    "transform": {"kind": "linear", "lo": 0, "hi": 1}} for m, mw in ms.items()}}
+            for c, (cw, ms) in comps.items()}}
+    return config_from_dict({"schema_version": 1, "name": "hand", "label_horizon_days": horizon,
+                             "stages": stages})
+
+
+def make_frame(truth=TRUTH, n_accounts=300, months=10, seed=0, missing_rate=0.0,
+               start="2024-01-01"):
+    """Each account sits in one stage and has a snapshot on the 1st of every month; the label
+    of the last month is unknown (censored). Metrics are uniform on [0, 1]."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range(start, periods=months, freq="MS")
+    metrics = sorted({m for _, b in truth.values() for m in b})
+    parts = []
+    for stage, (a, b) in truth.items():
+        n = n_accounts * months
+        names = list(b)
+        X = rng.uniform(size=(n, len(names)))
+        p = expit(a - X @ np.array([b[m] for m in names]))
+        frame = pd.DataFrame({
+            "account_id": np.repeat([f"{stage}-{i:04d}" for i in range(n_accounts)], months),
+            "snapshot_date": np.tile(dates, n_accounts), "stage": stage})
+        for m in metrics:
+            frame[m] = X[:, names.index(m)] if m in names else np.nan
+        if missing_rate:
+            for m in names:
+                frame.loc[rng.uniform(size=n) < missing_rate, m] = np.nan
+        churned = (rng.uniform(size=n) < p).astype(float)
+        churned[frame["snapshot_date"].to_numpy() == dates[-1]] = np.nan
+        frame["churned"] = churned
+        parts.append(frame)
+    return pd.concat(parts, ignore_index=True)
+
+
+def fit_quietly(frame, config=None, **kwargs):
+    kwargs.setdefault("holdout_from", HOLDOUT)
+    kwargs.setdefault("n_bootstrap", 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        return calibrate(frame, config if config is not None else make_config(), **kwargs)
+
+
+def train_xy(frame, fit):
+    rows = frame.iloc[fit.train_rows]
+    return rows[fit.metrics].to_numpy(), rows["churned"].to_numpy()
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return make_frame()
+
+
+@pytest.fixture(scope="module")
+def result(frame):
+    return fit_quietly(frame, n_bootstrap=30, seed=3)
+
+
+# --------------------------------------------------------------- 1. limits
+def test_huge_strength_returns_the_input_weights(frame):
+    cfg = make_config()
+    near = fit_quietly(frame, strengths=[1e9], n_bootstrap=0)
+    exact = fit_quietly(frame, strengths=[np.inf], n_bootstrap=0)
+    for s, fit in near.stages_.items():
+        np.testing.assert_allclose(fit.weights, fit.input_weights, atol=1e-6)
+        assert np.array_equal(exact.stages_[s].weights, fit.input_weights)
+        for comp, spec in cfg.stages[s].components.items():
+            got = near.config.stages[s].components[comp]
+            assert got.weight == pytest.approx(spec.weight, abs=1e-6)
+            for m, mspec in spec.metrics.items():
+                assert got.metrics[m].weight == pytest.approx(mspec.weight, abs=1e-6)
+
+
+def test_zero_strength_is_the_plain_logistic_fit_when_no_bound_is_active(frame):
+    res = fit_quietly(frame, strengths=[0.0], n_bootstrap=0)
+    for s, fit in res.stages_.items():
+        X, y = train_xy(frame, fit)
+        # reference: sm.Logit(y, sm.add_constant(X)).fit(); b = -coefficient
+        ref = sm.Logit(y, sm.add_constant(X)).fit(disp=0)
+        assert np.all(ref.params[1:] < -0.3)               # every true b clearly positive
+        np.testing.assert_allclose(fit.coef, -ref.params[1:], atol=1e-4)
+        assert fit.intercept == pytest.approx(ref.params[0], abs=1e-4)
+        np.testing.assert_allclose(fit.weights, fit.coef / fit.coef.sum(), rtol=1e-12)
+        exported = res.config.stages[s].metric_weights()
+        np.testing.assert_allclose([exported[m] for m in fit.metrics], fit.weights, atol=1e-12)
+
+
+def test_zero_strength_with_an_active_bound_matches_bounded_lbfgsb():
+    truth = {"s1": (0.5, {"m1": 2.5, "m2": -1.5, "m3": 1.5}), "s2": TRUTH["s2"]}
+    frame = make_frame(truth, seed=11)
+    res = fit_quietly(frame, strengths=[0.0], n_bootstrap=0)
+    fit = res.stages_["s1"]
+    X, y = train_xy(frame, fit)
+
+    def nll(theta):   # the same likelihood, written out
+        eta = theta[0] - X @ theta[1:]
+        return np.mean(np.logaddexp(0, eta) - y * eta)
+
+    ref = minimize(nll, np.zeros(4), method="L-BFGS-B",
+                   bounds=[(None, None)] + [(0, None)] * 3,
+                   options={"ftol": 1e-15, "gtol": 1e-11, "maxiter": 10000})
+    assert ref.x[2] == 0.0 and fit.coef[1] == 0.0
+    np.testing.assert_allclose(fit.coef, ref.x[1:], atol=1e-4)
+    assert fit.intercept == pytest.approx(ref.x[0], abs=1e-4)
+    assert fit.weights[1] == 0.0
+
+
+# ------------------------------------------------------------ 2. result
+def test_result_is_the_fitted_calibrator(result):
+    assert CalibrationResult is Calibrator and isinstance(result, Calibrator)
+    assert set(result.strength_) == {"s1", "s2"}
+    for s, fit in result.stages_.items():
+        assert result.strength_[s] == fit.strength
+        assert fit.strength in result.stages_[s].cv["strength"].tolist()
+        assert result.probability_[s] == fit.probability
+
+
+def test_coefficient_table_equals_a_plain_statsmodels_fit(frame, result):
+    for s, fit in result.stages_.items():
+        X, y = train_xy(frame, fit)
+        ref = sm.Logit(y, sm.add_constant(X)).fit(disp=0)
+        table = fit.inference.set_index("term")
+        assert list(table.index) == ["const"] + fit.metrics
+        np.testing.assert_allclose(table["coef"], ref.params, rtol=1e-6)
+        np.testing.assert_allclose(table["std_err"], ref.bse, rtol=1e-6)
+        np.testing.assert_allclose(table["z"], ref.tvalues, rtol=1e-6)
+        np.testing.assert_allclose(table["p"], ref.pvalues, rtol=1e-5, atol=1e-300)
+        np.testing.assert_allclose(table[["ci_low", "ci_high"]], ref.conf_int(0.05), rtol=1e-6)
+    coefs = result.coefficients()
+    assert list(coefs.columns[:2]) == ["stage", "term"] and len(coefs) == 2 * 4
+
+
+def test_bootstrap_cis_are_reproducible_and_configurable(frame):
+    a = fit_quietly(frame, n_bootstrap=25, seed=5)
+    b = fit_quietly(frame, n_bootstrap=25, seed=5)
+    c = fit_quietly(frame, n_bootstrap=25, seed=6)
+    for s in a.stages_:
+        assert a.stages_[s].bootstrap_weights.shape == (25, 3)
+        np.testing.assert_array_equal(a.stages_[s].weights_ci, b.stages_[s].weights_ci)
+        assert not np.array_equal(a.stages_[s].weights_ci, c.stages_[s].weights_ci)
+        ci = a.stages_[s].weights_ci
+        assert np.all(ci[:, 0] <= ci[:, 1])
+        # same weights whatever the bootstrap: it only adds CIs
+        np.testing.assert_array_equal(a.stages_[s].weights, c.stages_[s].weights)
+    pd.testing.assert_frame_equal(a.quality_, b.quality_)
+
+
+def test_probability_mapping_is_the_logistic_fit_of_churn_on_the_calibrated_score(frame, result):
+    for s, fit in result.stages_.items():
+        X, y = train_xy(frame, fit)
+        score = 100 * X @ fit.weights
+        ref = sm.Logit(y, sm.add_constant(score)).fit(disp=0)
+        prob = result.config.stages[s].probability
+        assert prob.intercept == pytest.approx(ref.params[0], abs=1e-6)
+        assert prob.slope == pytest.approx(ref.params[1], abs=1e-8)
+        scored = HealthScorer(result.config).score(frame.iloc[fit.holdout_rows], trend=False)
+        np.testing.assert_allclose(scored["churn_probability"],
+                                   expit(prob.intercept + prob.slope * scored["score"]),
+                                   rtol=1e-12)
+
+
+def test_counts_of_snapshots_accounts_events_and_censored(frame, result):
+    dates = frame["snapshot_date"]
+    for s, fit in result.stages_.items():
+        mine = frame["stage"] == s
+        labelled = mine & frame["churned"].notna()
+        train = labelled & (dates + pd.Timedelta(days=30) <= pd.Timestamp(HOLDOUT))
+        hold = labelled & (dates >= pd.Timestamp(HOLDOUT))
+        assert fit.n_rows == train.sum() and fit.n_events == frame.loc[train, "churned"].sum()
+        assert fit.n_accounts == frame.loc[train, "account_id"].nunique()
+        assert fit.n_holdout_rows == hold.sum()
+        assert fit.n_holdout_events == frame.loc[hold, "churned"].sum()
+        assert fit.n_censored == (mine & frame["churned"].isna()).sum() == 300
+    table = result.stage_table().set_index("stage")
+    assert table.loc["s1", "rows"] == result.stages_["s1"].n_rows
+    assert table.loc["s2", "censored"] == 300
+    assert result.n_censored_ == 600
+
+
+def test_holdout_quality_matches_scikit_learn_for_all_three_models(frame, result):
+    base = make_config()
+    for s, fit in result.stages_.items():
+        hold = frame.iloc[fit.holdout_rows]
+        y = hold["churned"].to_numpy()
+        q = result.quality_.set_index(["stage", "model"])
+        calibrated = HealthScorer(result.config).score(hold, trend=False)
+        assert q.loc[(s, "calibrated"), "auc"] == pytest.approx(
+            roc_auc_score(y, -calibrated["score"]), abs=1e-12)
+        p = calibrated["churn_probability"].to_numpy()
+        assert q.loc[(s, "calibrated"), "brier"] == pytest.approx(brier_score_loss(y, p))
+        assert q.loc[(s, "calibrated"), "log_loss"] == pytest.approx(sk_log_loss(y, p))
+        # input config: its score, probability from a logistic fit of churn on it (training)
+        X, y_train = train_xy(frame, fit)
+        inp = HealthScorer(base).score(hold, trend=False)["score"].to_numpy()
+        assert q.loc[(s, "input"), "auc"] == pytest.approx(roc_auc_score(y, -inp), abs=1e-12)
+        k_ref = sm.Logit(y_train, sm.add_constant(100 * X @ fit.input_weights)).fit(disp=0)
+        p_inp = k_ref.predict(sm.add_constant(inp))
+        assert q.loc[(s, "input"), "log_loss"] == pytest.approx(sk_log_loss(y, p_inp), rel=1e-5)
+        # reference: the unconstrained statsmodels model's predictions
+        ref = sm.Logit(y_train, sm.add_constant(X)).fit(disp=0)
+        p_ref = ref.predict(sm.add_constant(hold[fit.metrics].to_numpy()))
+        assert q.loc[(s, "reference"), "auc"] == pytest.approx(roc_auc_score(y, p_ref))
+        assert q.loc[(s, "reference"), "log_loss"] == pytest.approx(sk_log_loss(y, p_ref),
+                                                                     rel=1e-6)
+        for model in ("calibrated", "input", "reference"):
+            row = q.loc[(s, model)]
+            assert row["auc_low"] <= row["auc"] <= row["auc_high"]
+            table = result.calibration_table_
+            part = table[(table["stage"] == s) & (table["model"] == model)]
+            assert part["rows"].sum() == len(hold)
+    pooled = result.quality_.set_index(["stage", "model"]).loc[("all", "calibrated")]
+    assert pooled["rows"] == sum(f.n_holdout_rows for f in result.stages_.values())
+
+
+def test_summary_print_summary_and_html(result, capsys):
+    table = result.summary()
+    assert list(table.columns[:8]) == ["stage", "component", "metric", "input_weight", "weight",
+                                       "ci_low", "ci_high", "b"]
+    assert len(table) == 6 and table["weight"].notna().all()
+    for s, fit in result.stages_.items():
+        part = table[table["stage"] == s]
+        assert part["weight"].sum() == pytest.approx(1.0)
+        np.testing.assert_allclose(part["b_unconstrained"], -fit.inference["coef"][1:])
+    result.print_summary()
+    out = capsys.readouterr().out
+    assert "0.300 -> " in out and "holdout quality" in out and "reference" in out
+    html = result._repr_html_()
+    assert html.count("<table") == 3 and "s2" in html
+    assert "holdout from 2024-08-01" in repr(result)
+
+
+def test_config_round_trips_and_carries_provenance(frame, result, tmp_path):
+    cfg = result.config
+    path = save_config(cfg, tmp_path / "calibrated.yaml")
+    assert load_config(path) == cfg
+    assert config_from_dict(cfg.to_dict()) == cfg
+    prov = cfg.provenance
+    assert prov["source"] == "calibration" and "shrunk toward" in prov["method"]
+    window = prov["data_window"]
+    train = np.concatenate([f.train_rows for f in result.stages_.values()])
+    dates = frame["snapshot_date"].iloc[train]
+    assert window["train"] == [str(dates.min().date()), str(dates.max().date())]
+    assert window["holdout_from"] == HOLDOUT and window["horizon_days"] == 30
+    for s, fit in result.stages_.items():
+        assert prov["rows"][s]["train"] == fit.n_rows
+        assert prov["rows"][s]["holdout_events"] == fit.n_holdout_events
+        q = result.quality_.set_index(["stage", "model"]).loc[(s, "calibrated")]
+        assert prov["quality"][s]["auc"] == pytest.approx(q["auc"], abs=1e-6)
+        assert prov["strength"][s] == fit.strength
+    assert cfg.label_horizon_days == 30
+
+
+def test_scoring_with_the_calibrated_config_ranks_like_the_fitted_model(frame, result):
+    for s, fit in result.stages_.items():
+        hold = frame.iloc[fit.holdout_rows]
+        X = hold[fit.metrics].to_numpy()
+        eta = fit.linear_predictor(X)                      # a - X b: churn risk
+        score = HealthScorer(result.config).score(hold, trend=False)["score"].to_numpy()
+        np.testing.assert_array_equal(rankdata(-score), rankdata(eta))
+        np.testing.assert_allclose(fit.intercept - fit.coef.sum() * score / 100, eta,
+                                   atol=1e-10)
+
+
+def test_holdout_is_scored_by_the_calibrated_config_when_metrics_are_missing():
+    frame = make_frame(missing_rate=0.15, seed=4)
+    res = fit_quietly(frame, n_bootstrap=0)
+    input_scored = HealthScorer(make_config()).score(frame, trend=False)["score"].notna()
+    for s, fit in res.stages_.items():
+        hold = frame.iloc[fit.holdout_rows]
+        assert hold[fit.metrics].isna().any(axis=1).mean() > 0.2
+        scored = HealthScorer(res.config).score(hold, trend=False)
+        y = hold["churned"].to_numpy()
+        q = res.quality_.set_index(["stage", "model"]).loc[(s, "calibrated")]
+        assert q["auc"] == pytest.approx(roc_auc_score(y, -scored["score"]), abs=1e-12)
+        assert q["log_loss"] == pytest.approx(sk_log_loss(y, scored["churn_probability"]))
+        # rows the calibrated config leaves without a score are counted, not evaluated
+        eligible = ((frame["stage"] == s) & frame["churned"].notna() & input_scored
+                    & (frame["snapshot_date"] >= pd.Timestamp(HOLDOUT)))
+        assert fit.n_holdout_rows + fit.n_holdout_unscored == eligible.sum()
+        assert q["rows"] == fit.n_holdout_rows
+
+
+# ------------------------------------------------------------ 3. leakage
+def test_training_uses_only_rows_whose_label_window_ends_before_the_holdout():
+    frame = make_frame(seed=5)
+    res = fit_quietly(frame, horizon_days=45, n_bootstrap=0)
+    start = pd.Timestamp(HOLDOUT)
+    dates = frame["snapshot_date"]
+    for s, fit in res.stages_.items():
+        train_dates = dates.iloc[fit.train_rows]
+        assert (train_dates + pd.Timedelta(days=45) <= start).all()
+        assert (dates.iloc[fit.holdout_rows] >= start).all()
+        assert frame["churned"].iloc[np.r_[fit.train_rows, fit.holdout_rows]].notna().all()
+        # July's label window (45 days) runs past August 1st: neither train nor holdout
+        july = (frame["stage"] == s) & (dates == "2024-07-01")
+        assert fit.n_straddling == july.sum() > 0
+        assert not set(np.flatnonzero(july)) & (set(fit.train_rows) | set(fit.holdout_rows))
+        eligible = ((frame["stage"] == s) & frame["churned"].notna()
+                    & (dates + pd.Timedelta(days=45) <= start))
+        assert set(fit.train_rows) == set(np.flatnonzero(eligible))
+    assert res.n_straddling_ == sum(f.n_straddling for f in res.stages_.values())
+    assert res.config.provenance["left_out"]["straddling_holdout"] == res.n_straddling_
+
+
+def test_labels_after_the_training_window_do_not_change_the_weights():
+    frame = make_frame(seed=6)
+    before = fit_quietly(frame, horizon_days=45, n_bootstrap=10)
+    changed = frame.copy()
+    late = changed["snapshot_date"] + pd.Timedelta(days=45) > pd.Timestamp(HOLDOUT)
+    known = changed["churned"].notna()
+    changed.loc[late & known, "churned"] = 1 - changed.loc[late & known, "churned"]
+    changed.loc[late, "m1"] = 1 - changed.loc[late, "m1"]
+    after = fit_quietly(changed, horizon_days=45, n_bootstrap=10)
+    for s in before.stages_:
+        np.testing.assert_array_equal(before.stages_[s].weights, after.stages_[s].weights)
+        np.testing.assert_array_equal(before.stages_[s].weights_ci, after.stages_[s].weights_ci)
+    assert not before.quality_.equals(after.quality_)      # the holdout did change
+
+
+def test_cross_validation_folds_are_grouped_by_account(frame):
+    # Rows in no particular order (sorted rows would let any contiguous split look grouped).
+    shuffled = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    res = fit_quietly(shuffled, n_bootstrap=0)
+    for fit in res.stages_.values():
+        accounts = shuffled["account_id"].to_numpy()[fit.train_rows]
+        folds = fit.cv_fold
+        assert folds.min() == 0 and len(np.unique(folds)) == 5
+        per_account = pd.Series(folds).groupby(accounts).nunique()
+        assert (per_account == 1).all()                    # never in two folds' test sets
+        for f in np.unique(folds):
+            test_acc = set(accounts[folds == f])
+            train_acc = set(accounts[folds != f])
+            assert not test_acc & train_acc
+
+
+def test_bootstrap_resamples_whole_accounts(frame):
+    # Give every account a second copy of each snapshot (one day later). Resampling whole
+    # accounts then draws the same accounts as before and only doubles every weight, which
+    # leaves each refit, and so the CIs, unchanged; resampling rows would not.
+    twin = frame.assign(snapshot_date=frame["snapshot_date"] + pd.Timedelta(days=1))
+    doubled = pd.concat([frame, twin], ignore_index=True)
+    once = fit_quietly(frame, n_bootstrap=20, seed=8)
+    twice = fit_quietly(doubled, n_bootstrap=20, seed=8)
+    for s, fit in once.stages_.items():
+        assert twice.stages_[s].n_rows == 2 * fit.n_rows
+        assert twice.stages_[s].strength == fit.strength
+        np.testing.assert_allclose(twice.stages_[s].weights, fit.weights, atol=1e-7)
+        np.testing.assert_allclose(twice.stages_[s].weights_ci, fit.weights_ci, atol=1e-4)
+
+
+# ------------------------------------------------------ 4. thin / awkward
+def _assert_finite(res, tmp_path):
+    """No NaN weight anywhere, and the config still round-trips through YAML."""
+    path = save_config(res.config, tmp_path / "config.yaml")
+    assert load_config(path) == res.config
+    for fit in res.stages_.values():
+        assert np.all(np.isfinite(fit.weights)) and fit.weights.sum() == pytest.approx(1.0)
+        assert np.all(np.isfinite(fit.weights_ci))
+    for stage in res.config.stages.values():
+        assert all(np.isfinite(w) for w in stage.metric_weights().values())
+
+
+def test_thin_stage_keeps_the_input_weights_with_a_warning(tmp_path):
+    truth = {"s1": TRUTH["s1"], "s2": (-2.0, {"m4": 1.0, "m5": 0.7, "m6": 2.5})}
+    frame = make_frame(truth, n_accounts=100, seed=7)
+    with pytest.warns(CalibrationWarning, match=r"stage 's2': only \d+ churn events .*fewer "
+                                                r"than 20"):
+        res = calibrate(frame, make_config(), holdout_from=HOLDOUT, n_bootstrap=10)
+    fit = res.stages_["s2"]
+    assert 0 < fit.n_events < 20
+    assert np.array_equal(fit.weights, fit.input_weights) and "thin" in fit.status
+    assert res.stages_["s1"].status == "calibrated"
+    _assert_finite(res, tmp_path)
+
+
+def test_perfect_separation_warns_and_stays_finite(tmp_path):
+    frame = make_frame(seed=8)
+    s1 = frame["stage"] == "s1"
+    known = frame["churned"].notna()
+    frame.loc[s1 & known, "churned"] = (frame.loc[s1 & known, "m1"] < 0.15).astype(float)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = calibrate(frame, make_config(), holdout_from=HOLDOUT, n_bootstrap=10)
+    messages = [str(w.message) for w in caught if w.category is CalibrationWarning]
+    assert any(m.startswith("stage 's1': perfect or quasi-complete separation") for m in messages)
+    assert any(m.startswith("stage 's1': the unconstrained reference model is separated")
+               for m in messages)
+    assert not any("'s2'" in m for m in messages)
+    fit = res.stages_["s1"]
+    assert fit.separated and fit.strength > 0
+    assert fit.weights[0] == fit.weights.max()           # m1 carries the stage
+    _assert_finite(res, tmp_path)
+
+
+def test_constant_metric_warns_and_is_held_at_its_input_share(tmp_path):
+    frame = make_frame(seed=9)
+    frame.loc[frame["stage"] == "s1", "m2"] = 0.5
+    with pytest.warns(CalibrationWarning, match="stage 's1': metric 'm2' is constant"):
+        res = calibrate(frame, make_config(), holdout_from=HOLDOUT, n_bootstrap=10)
+    fit = res.stages_["s1"]
+    assert fit.frozen == ["m2"]
+    assert fit.coef[1] == pytest.approx(fit.k * fit.input_weights[1])
+    _assert_finite(res, tmp_path)
+
+
+def test_collinear_metrics_warn_and_stay_finite(tmp_path):
+    frame = make_frame(seed=10)
+    s2 = frame["stage"] == "s2"
+    frame.loc[s2, "m5"] = frame.loc[s2, "m4"]
+    with pytest.warns(CalibrationWarning, match="stage 's2': metrics 'm4' and 'm5' are "
+                                                "collinear"):
+        res = calibrate(frame, make_config(), holdout_from=HOLDOUT, n_bootstrap=10)
+    fit = res.stages_["s2"]
+    assert fit.collinear == [("m4", "m5")] and fit.strength > 0
+    # equal input weights and identical columns: the pull splits their weight evenly
+    assert fit.weights[0] == pytest.approx(fit.weights[1], rel=1e-6)
+    inf = fit.inference.set_index("term")
+    assert np.isnan(inf.loc["m5", "coef"]) and np.isfinite(inf.loc["m4", "coef"])
+    _assert_finite(res, tmp_path)
+
+
+# ------------------------------------------------------------ 9. bad input
+def test_missing_churned_column_is_a_clear_error(frame):
+    with pytest.raises(DataError, match="column 'churned': required column is missing"):
+        calibrate(frame.drop(columns="churned"), make_config(), holdout_from=HOLDOUT)
+
+
+@pytest.mark.parametrize("bad", [2, "yes"])
+def test_churned_not_zero_or_one_is_a_clear_error(frame, bad):
+    broken = frame.copy()
+    broken["churned"] = broken["churned"].astype(object)
+    broken.loc[[5, 17], "churned"] = bad
+    with pytest.raises(DataError, match=r"column 'churned': .*\(2 rows; first accounts: "
+                                        r"s1-0000, s1-0001\)"):
+        calibrate(broken, make_config(), holdout_from=HOLDOUT)
+
+
+def test_stage_without_churn_warns_and_keeps_the_input_weights(frame, tmp_path):
+    quiet = frame.copy()
+    s2 = (quiet["stage"] == "s2") & quiet["churned"].notna()
+    quiet.loc[s2, "churned"] = 0.0
+    with pytest.warns(CalibrationWarning, match="stage 's2': no churn events in the training"):
+        res = calibrate(quiet, make_config(), holdout_from=HOLDOUT, n_bootstrap=10)
+    fit = res.stages_["s2"]
+    assert np.array_equal(fit.weights, fit.input_weights) and fit.probability is None
+    assert res.stages_["s1"].status == "calibrated"
+    assert res.config.stages["s2"].probability is None
+    _assert_finite(res, tmp_path)
+
+
+def test_no_churn_at_all_is_an_error(frame):
+    quiet = frame.copy()
+    quiet.loc[quiet["churned"].notna(), "churned"] = 0.0
+    with pytest.raises(DataError, match="column 'churned': no churn events at all"):
+        calibrate(quiet, make_config(), holdout_from=HOLDOUT)
+
+
+@pytest.mark.parametrize("date", ["2023-01-01", "2024-01-15", "2024-10-02", "2031-01-01"])
+def test_holdout_date_outside_the_data_is_a_clear_error(frame, date):
+    with pytest.raises(HScoreError, match=r"holdout_from: .* is outside the labelled data"):
+        calibrate(frame, make_config(), holdout_from=date)
+
+
+def test_holdout_date_that_is_not_a_date(frame):
+    with pytest.raises(HScoreError, match="holdout_from: 'soon' is not a date"):
+        calibrate(frame, make_config(), holdout_from="soon")
+
+
+def test_config_metric_absent_from_the_frame_is_a_clear_error(frame):
+    with pytest.raises(DataError, match="column 'm6': metric column is missing"):
+        calibrate(frame.drop(columns="m6"), make_config(), holdout_from=HOLDOUT)
+
+
+def test_never_measured_metric_warns_and_is_held(frame, tmp_path):
+    empty = frame.copy()
+    empty["m6"] = np.nan
+    with pytest.warns(CalibrationWarning, match="stage 's2': metric 'm6' is never measured"):
+        res = calibrate(empty, make_config(), holdout_from=HOLDOUT, n_bootstrap=10)
+    assert res.stages_["s2"].frozen == ["m6"]
+    _assert_finite(res, tmp_path)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"horizon_days": 0}, "horizon_days"), ({"horizon_days": 1.5}, "horizon_days"),
+    ({"n_bootstrap": -1}, "n_bootstrap"), ({"cv_folds": 1}, "cv_folds"),
+    ({"strengths": [-1.0]}, "strengths"), ({"holdout_share": 1.0}, "holdout_share")])
+def test_bad_parameters_name_the_parameter(frame, kwargs, field):
+    with pytest.raises(HScoreError, match=f"^{field}:"):
+        calibrate(frame, make_config(), **kwargs)
+
+
+def test_unknown_horizon_is_a_clear_error(frame):
+    data = make_config().to_dict()
+    del data["label_horizon_days"]
+    with pytest.raises(HScoreError, match="horizon_days: the label horizon is unknown"):
+        calibrate(frame, config_from_dict(data))
+
+
+def test_default_holdout_leaves_about_a_fifth_of_labelled_rows(frame):
+    res = fit_quietly(frame, holdout_from=None, n_bootstrap=0)
+    labelled = frame["churned"].notna().sum()
+    held = sum(f.n_holdout_rows for f in res.stages_.values())
+    assert 0.1 < held / labelled < 0.35
+    assert res.holdout_from_ in set(frame["snapshot_date"])
+
+
+def test_single_stage_all_config_needs_no_stage_column(frame):
+    single = frame[frame["stage"] == "s1"].drop(columns="stage")
+    res = fit_quietly(single, make_config({"all": LAYOUT["s1"]}), n_bootstrap=10)
+    assert list(res.stages_) == ["all"]
+    assert list(res.quality_["model"]) == ["calibrated", "input", "reference"]   # no pooled
+    two_stage = fit_quietly(frame, n_bootstrap=10)
+    # the same rows and config as stage s1 of the two-stage fit: the same weights
+    np.testing.assert_allclose(res.stages_["all"].weights, two_stage.stages_["s1"].weights,
+                               rtol=1e-9)
+
+
+def test_every_training_row_churned_keeps_the_input_weights(frame, tmp_path):
+    doomed = frame.copy()
+    doomed.loc[(doomed["stage"] == "s2") & doomed["churned"].notna(), "churned"] = 1.0
+    with pytest.warns(CalibrationWarning, match="stage 's2': every row churned"):
+        res = calibrate(doomed, make_config(), holdout_from=HOLDOUT, n_bootstrap=10)
+    assert np.array_equal(res.stages_["s2"].weights, res.stages_["s2"].input_weights)
+    _assert_finite(res, tmp_path)

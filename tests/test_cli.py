@@ -1,0 +1,284 @@
+"""Command-line wiring: calibrate / promote / export / compare / score, exit codes, and what
+happens to `hscore calibrate` when the tracking store cannot be written."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import shutil
+import socket
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hscore import synth, tracking
+from hscore.calibrate import calibrate
+from hscore.cli import main
+from hscore.compare import compare
+from hscore.config import load_config
+from hscore.scorer import HealthScorer
+from hscore.snapshots import read_snapshots, write_frame
+
+NAME = tracking.MODEL_NAME
+FAST = ["--horizon-days", "30", "--bootstrap", "0", "--strengths", "0.01"]
+
+
+# ---------------------------------------------------------------- store helpers
+def _template_db(tmp_path_factory) -> Path:
+    """An initialized, empty MLflow SQLite store made once per test session (see
+    test_tracking.py): creating the schema takes seconds, copying it none."""
+    from mlflow import MlflowClient
+
+    base = tmp_path_factory.getbasetemp()
+    template = base / "mlflow-template" / "mlruns.db"
+    template.parent.mkdir(exist_ok=True)
+    with open(base / "mlflow-template.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        if not template.exists():
+            MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
+    return template
+
+
+def _point_at(mp: pytest.MonkeyPatch, home: Path) -> None:
+    mp.setenv("HSCORE_HOME", str(home))
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlruns.db'}")
+
+
+def _run(args: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(args)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), err
+    return lines[0]
+
+
+# ---------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli_data")
+    return write_frame(synth.make_history(n_accounts=300, months=12, seed=41).frame,
+                       folder / "snapshots.csv")
+
+
+@pytest.fixture(scope="module")
+def expected_config(data):
+    """What `hscore calibrate ... FAST` must write, computed through the Python API."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return calibrate(read_snapshots(data), "lifecycle", horizon_days=30, n_bootstrap=0,
+                         strengths=(0.01,)).config
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory, data):
+    """calibrate (tracked) -> promote -> export through the CLI, once, on a module store."""
+    home = tmp_path_factory.mktemp("cli_store")
+    shutil.copy(_template_db(tmp_path_factory), home / "mlruns.db")
+    steps = {}
+    with pytest.MonkeyPatch.context() as mp:
+        _point_at(mp, home)
+        steps["calibrate"] = _run(["calibrate", "--snapshots", str(data), *FAST,
+                                   "--out", str(home / "calibrated.yaml")])
+        steps["promote"] = _run(["promote"])
+        steps["export"] = _run(["export", "--model", f"models:/{NAME}@champion",
+                                "--out", str(home / "prod" / "champion.yaml")])
+    return home, steps
+
+
+@pytest.fixture
+def at_loop_store(loop, tmp_path, monkeypatch):
+    """A copy of the loop's database (version 1, champion) for one test."""
+    home = tmp_path / "store"
+    home.mkdir()
+    shutil.copy(loop[0] / "mlruns.db", home / "mlruns.db")
+    _point_at(monkeypatch, home)
+    return home
+
+
+# ---------------------------------------------------------------- the loop
+def test_calibrate_tracks_registers_and_writes_the_config(loop, expected_config):
+    home, steps = loop
+    code, out, err = steps["calibrate"]
+    assert code == 0, err
+    written = load_config(home / "calibrated.yaml")
+    assert written.stages == expected_config.stages
+    assert f"registered {NAME} version 1 as @challenger" in out
+    assert f"mlflow ui --backend-store-uri sqlite:///{home}/mlruns.db" in out
+    assert f"wrote calibrated config to {home / 'calibrated.yaml'}" in out
+
+
+def test_promote_and_export_through_the_cli(loop, expected_config):
+    home, steps = loop
+    code, out, err = steps["promote"]
+    assert code == 0, err
+    assert "challenger v1 vs champion (none)" in out
+    assert "decision: first champion -> @champion is v1" in out
+    code, out, err = steps["export"]
+    assert code == 0, err
+    exported = load_config(home / "prod" / "champion.yaml")
+    assert exported.stages == expected_config.stages
+    assert exported.provenance["model"]["version"] == "1"
+    assert f"exported {NAME} version 1" in out and str(home / "prod" / "champion.yaml") in out
+
+
+def test_promote_options_reach_promotion(at_loop_store, data):
+    from mlflow import MlflowClient
+
+    code, out, err = _run(["promote", "--version", "1", "--tolerance", "0.02", "--force",
+                           "--snapshots", str(data), "--bootstrap", "0"])
+    assert code == 0, err
+    assert "decision: already champion" in out
+    assert f"({data})" in out                  # the window came from --snapshots
+    tracking.configure()
+    assert "promotion.window_source" in MlflowClient().get_model_version(NAME, "1").tags
+
+
+def test_calibrate_no_track_writes_the_config_and_no_store(data, tmp_path, monkeypatch,
+                                                          expected_config):
+    _point_at(monkeypatch, tmp_path)
+    code, out, err = _run(["calibrate", "--snapshots", str(data), *FAST, "--no-track",
+                           "--out", str(tmp_path / "c.yaml")])
+    assert code == 0, err
+    assert load_config(tmp_path / "c.yaml").stages == expected_config.stages
+    assert not (tmp_path / "mlruns.db").exists()
+    assert "tracked run" not in out
+
+
+def test_score_and_compare_wiring(data, tmp_path):
+    code, out, err = _run(["score", "--config", "lifecycle", "--snapshots", str(data),
+                           "--out", str(tmp_path / "scores.csv")])
+    assert code == 0, err
+    frame = read_snapshots(data)
+    want = HealthScorer("lifecycle").score(frame)
+    got = pd.read_csv(tmp_path / "scores.csv")
+    pd.testing.assert_series_equal(got["score"], want["score"], check_exact=False, rtol=1e-12)
+
+    args = ["--snapshots", str(data), "--config", "lifecycle", "--stage", "maturity",
+            "feature_adoption_rate", "csm_pulse", "--bootstrap", "50", "--seed", "2",
+            "--horizon-days", "30"]
+    code, out, err = _run(["compare", *args])
+    assert code == 0, err
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        verdict = compare(frame, "lifecycle", "maturity", "feature_adoption_rate", "csm_pulse",
+                          n_bootstrap=50, seed=2, horizon_days=30).verdict
+    assert f"verdict: {verdict}" in out
+
+
+# ---------------------------------------------------------------- exit codes
+@pytest.mark.parametrize("args, words", [
+    (["export", "--model", f"models:/{NAME}@nope", "--out", "{tmp}/x.yaml"], "@nope"),
+    (["export", "--model", "99", "--out", "{tmp}/x.yaml"], "99"),
+    (["export", "--model", "models:/other@champion", "--out", "{tmp}/x.yaml"], "'other'"),
+    (["export", "--model", "best-one", "--out", "{tmp}/x.yaml"], "cannot read 'best-one'"),
+    (["export", "--model", f"models:/{NAME}@champion"], "--out"),
+    (["promote", "--version", "99"], "99"),
+    (["promote", "--tolerance", "-1"], "tolerance"),
+    (["promote", "--tolerance", "lots"], "--tolerance"),
+    (["promote", "--snapshots", "{tmp}/missing.csv"], "missing.csv"),
+    (["calibrate", "--snapshots", "{tmp}/missing.csv", "--out", "{tmp}/c.yaml"], "missing.csv"),
+    (["calibrate", "--snapshots", "{data}", "--strengths", "-1", "--out", "{tmp}/c.yaml"],
+     "--strengths"),
+    (["compare", "--snapshots", "{data}", "--config", "lifecycle", "--stage", "maturity",
+      "csm_pulse", "no_such_metric"], "no_such_metric"),
+    (["demo", "--accounts", "many"], "--accounts"),
+])
+def test_user_fixable_failures_exit_2_with_one_error_line(at_loop_store, data, tmp_path, args,
+                                                          words):
+    args = [a.format(tmp=tmp_path, data=data) for a in args]
+    code, _out, err = _run(args)
+    assert code == 2
+    assert words in _one_error_line(err)
+    assert not (tmp_path / "x.yaml").exists() and not (tmp_path / "c.yaml").exists()
+
+
+def test_export_without_a_store_exits_2(tmp_path, monkeypatch):
+    _point_at(monkeypatch, tmp_path)
+    code, _out, err = _run(["export", "--model", f"models:/{NAME}@champion",
+                            "--out", str(tmp_path / "x.yaml")])
+    assert code == 2
+    assert "no MLflow store" in _one_error_line(err)
+
+
+def test_a_real_process_prints_one_line_and_no_traceback(at_loop_store, tmp_path):
+    """MLflow's own logging must not add lines to a failing command's stderr."""
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MLFLOW_REGISTRY_URI"}
+    done = subprocess.run([sys.executable, "-m", "hscore.cli", "export", "--model",
+                           f"models:/{NAME}@nope", "--out", str(tmp_path / "x.yaml")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 2
+    assert "@nope" in _one_error_line(done.stderr)
+    assert "Traceback" not in done.stderr
+
+
+# ---------------------------------------------------------------- tracking failures
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]      # closed again when we return: nothing listens
+
+
+@pytest.fixture(params=["unreachable server", "read-only sqlite"])
+def broken_store(request, tmp_path_factory, monkeypatch):
+    if request.param == "unreachable server":
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_closed_port()}")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    else:
+        home = tmp_path_factory.mktemp("ro_store")
+        shutil.copy(_template_db(tmp_path_factory), home / "mlruns.db")
+        # MLflow makes the folder of a sqlite file it cannot find: for "file:/..." that is a
+        # relative "file:" folder in the working directory, so work somewhere disposable.
+        monkeypatch.chdir(home)
+        # SQLite's read-only mode: refused writes even when the tests run as root.
+        monkeypatch.setenv("MLFLOW_TRACKING_URI",
+                           f"sqlite:///file:{home / 'mlruns.db'}?mode=ro&uri=true")
+    return request.param
+
+
+@pytest.mark.parametrize("require", [False, True])
+def test_tracking_failure_keeps_the_config_and_says_so(broken_store, data, tmp_path, require,
+                                                      expected_config):
+    out_file = tmp_path / "calibrated.yaml"
+    args = ["calibrate", "--snapshots", str(data), *FAST, "--out", str(out_file)]
+    code, out, err = _run(args + (["--require-tracking"] if require else []))
+    assert code == (1 if require else 0)
+    assert load_config(out_file).stages == expected_config.stages
+    line = err.strip().splitlines()[-1]
+    prefix = "error" if require else "warning"
+    assert line.startswith(f"{prefix}: tracking failed ({tracking.tracking_uri()})"), err
+    assert f"the calibrated config is written to {out_file}" in line
+    assert "registered" not in out
+
+
+def test_store_failures_outside_calibrate_exit_2_with_one_line(tmp_path, monkeypatch):
+    uri = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    for args in (["export", "--model", f"models:/{NAME}@champion", "--out",
+                  str(tmp_path / "x.yaml")], ["promote"]):
+        code, _out, err = _run(args)
+        assert code == 2
+        assert _one_error_line(err).startswith(f"error: MLflow store {uri}: "), err
+    assert not (tmp_path / "x.yaml").exists()
+
+
+def test_unwritable_export_target_exits_2(at_loop_store, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, _out, err = _run(["export", "--model", "1", "--out", str(blocker / "x.yaml")])
+    assert code == 2
+    assert str(blocker) in _one_error_line(err)
+    assert blocker.read_text() == "not a folder"

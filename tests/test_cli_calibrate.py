@@ -1,0 +1,100 @@
+"""``hscore calibrate`` end to end (no tracking): the written config, the printed table, and
+bad input as one ``error:`` line with exit code 2."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from hscore.calibrate import CalibrationWarning, calibrate
+from hscore.cli import main
+from hscore.config import load_config, save_config
+from test_calibrate import HOLDOUT, make_config, make_frame
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli_calibrate")
+    frame = make_frame(n_accounts=150, seed=21)
+    frame.to_csv(folder / "snapshots.csv", index=False)
+    save_config(make_config(), folder / "hand.yaml")
+    return folder, frame
+
+
+def _run(files, *extra, snapshots="snapshots.csv"):
+    folder, _ = files
+    return main(["calibrate", "--snapshots", str(folder / snapshots), "--config",
+                 str(folder / "hand.yaml"), "--out", str(folder / "out.yaml"),
+                 "--holdout-from", HOLDOUT, "--bootstrap", "15", "--no-track", *extra])
+
+
+def test_cli_writes_the_same_config_as_the_api_and_prints_the_weights(files, capsys):
+    folder, frame = files
+    assert _run(files) == 0
+    out = capsys.readouterr().out
+    assert "  c1                     m1                               0.300 -> " in out
+    assert "holdout quality" in out and f"wrote calibrated config to {folder / 'out.yaml'}" in out
+    written = load_config(folder / "out.yaml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        api = calibrate(frame, make_config(), holdout_from=HOLDOUT, n_bootstrap=15)
+    for s in ("s1", "s2"):
+        got, want = written.stages[s].metric_weights(), api.config.stages[s].metric_weights()
+        np.testing.assert_allclose([got[m] for m in want], list(want.values()), rtol=1e-12)
+        got_p, want_p = written.stages[s].probability, api.config.stages[s].probability
+        assert got_p.intercept == pytest.approx(want_p.intercept, rel=1e-9)
+        assert got_p.slope == pytest.approx(want_p.slope, rel=1e-9)
+    assert written.provenance["data_window"] == api.config.provenance["data_window"]
+
+
+def test_cli_single_strength_skips_cross_validation(files, capsys):
+    folder, _ = files
+    assert _run(files, "--strengths", "inf") == 0
+    written = load_config(folder / "out.yaml")
+    assert written.stages["s1"].metric_weights() == make_config().stages["s1"].metric_weights()
+    assert "strength inf" in capsys.readouterr().out
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("error: ")
+    return err[0]
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda f: f.drop(columns="churned"), "error: column 'churned': required column is missing"),
+    (lambda f: f.assign(churned=f["churned"].astype(object).where(f.index != 3, "yes")),
+     "error: column 'churned': values that are not 0/1 (1 row; first accounts: s1-0000)"),
+    (lambda f: f.drop(columns="m6"), "error: column 'm6': metric column is missing"),
+    (lambda f: f.assign(churned=f["churned"] * 0), "error: column 'churned': no churn events"),
+])
+def test_cli_bad_input_is_one_error_line(files, capsys, change, expected):
+    folder, frame = files
+    change(frame).to_csv(folder / "bad.csv", index=False)
+    assert _run(files, snapshots="bad.csv") == 2
+    assert _one_error_line(capsys).startswith(expected)
+
+
+def test_cli_holdout_outside_the_data(files, capsys):
+    folder, _ = files
+    code = main(["calibrate", "--snapshots", str(folder / "snapshots.csv"), "--config",
+                 str(folder / "hand.yaml"), "--out", str(folder / "out.yaml"),
+                 "--holdout-from", "2030-01-01", "--no-track"])
+    assert code == 2
+    assert _one_error_line(capsys).startswith("error: holdout_from: 2030-01-01 is outside the "
+                                              "labelled data")
+
+
+def test_cli_stage_without_churn_warns_and_succeeds(files, capsys):
+    folder, frame = files
+    quiet = frame.copy()
+    quiet.loc[(quiet["stage"] == "s2") & quiet["churned"].notna(), "churned"] = 0.0
+    quiet.to_csv(folder / "quiet.csv", index=False)
+    assert _run(files, snapshots="quiet.csv") == 0
+    err = capsys.readouterr().err
+    assert "warning: stage 's2': no churn events in the training window" in err
+    written = load_config(folder / "out.yaml")
+    assert written.stages["s2"].metric_weights() == make_config().stages["s2"].metric_weights()

@@ -1,0 +1,205 @@
+"""Export of a registered config for production, on a real SQLite MLflow store."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hscore import export, synth, tracking
+from hscore.calibrate import calibrate
+from hscore.config import load_config
+from hscore.errors import HScoreError
+from hscore.export import export_config
+from hscore.registry import promote
+from hscore.scorer import HealthScorer
+from hscore.snapshots import read_snapshots, write_frame
+
+NAME = tracking.MODEL_NAME
+
+
+# ---------------------------------------------------------------- store helpers
+def _template_db(tmp_path_factory) -> Path:
+    """An initialized, empty MLflow SQLite store made once per test session (see
+    test_tracking.py): creating the schema takes seconds, copying it none."""
+    from mlflow import MlflowClient
+
+    base = tmp_path_factory.getbasetemp()
+    template = base / "mlflow-template" / "mlruns.db"
+    template.parent.mkdir(exist_ok=True)
+    with open(base / "mlflow-template.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        if not template.exists():
+            MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
+    return template
+
+
+def _point_at(mp: pytest.MonkeyPatch, home: Path) -> None:
+    mp.setenv("HSCORE_HOME", str(home))
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlruns.db'}")
+
+
+# ---------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("export_data")
+    path = write_frame(synth.make_history(n_accounts=300, months=12, seed=31).frame,
+                       folder / "snapshots.csv")
+    return path, read_snapshots(path)
+
+
+@pytest.fixture(scope="module")
+def result(data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return calibrate(data[1], "lifecycle", horizon_days=30, n_bootstrap=0,
+                         strengths=(0.01,))
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, data, result):
+    """Version 1, promoted to champion, and an unregistered run; returns (home, run ids)."""
+    home = tmp_path_factory.mktemp("export_store")
+    shutil.copy(_template_db(tmp_path_factory), home / "mlruns.db")
+    with pytest.MonkeyPatch.context() as mp:
+        _point_at(mp, home)
+        registered = tracking.log_calibration(result, frame=data[1], snapshots_path=data[0])
+        promote()
+        unregistered = tracking.log_calibration(result, frame=data[1], register=False)
+    return home, registered.run_id, unregistered.run_id
+
+
+@pytest.fixture
+def at_store(store, monkeypatch):
+    _point_at(monkeypatch, store[0])
+    return store
+
+
+# ---------------------------------------------------------------- what is exported
+@pytest.mark.parametrize("form", ["alias", "uri", "number", "run"])
+def test_export_writes_the_version_config_with_provenance(at_store, result, tmp_path, form):
+    _home, run_id, _ = at_store
+    model = {"alias": f"models:/{NAME}@champion", "uri": f"models:/{NAME}/1", "number": "1",
+             "run": run_id}[form]
+    out = export_config(model, tmp_path / "prod" / "health.yaml")
+    assert out == tmp_path / "prod" / "health.yaml"
+    cfg = load_config(out)
+    assert cfg.stages == result.config.stages          # weights, transforms, probability
+    prov = cfg.provenance
+    calibrated = result.config.provenance
+    assert prov["run_id"] == run_id
+    assert prov["model"] == {"name": NAME, "version": "1", "aliases": ["challenger", "champion"],
+                             "uri": f"models:/{NAME}/1"}
+    assert prov["data_window"] == calibrated["data_window"]
+    assert prov["quality"] == calibrated["quality"]
+    assert prov["promotion"]["decision"] == "first champion"
+    assert prov["exported"]["from"] == model
+    assert prov["exported"]["tracking_uri"] == tracking.tracking_uri()
+    assert "pooled holdout AUC" in export.describe_export(out) or "all" not in prov["quality"]
+
+
+def test_export_of_an_unregistered_run_uses_the_run_config(at_store, result, tmp_path):
+    _home, _, run_id = at_store
+    cfg = load_config(export_config(run_id, tmp_path / "run.yaml"))
+    assert cfg.stages == result.config.stages
+    assert cfg.provenance["run_id"] == run_id and "model" not in cfg.provenance
+
+
+def test_exported_file_scores_exactly_like_the_pyfunc_model(at_store, data, tmp_path):
+    import mlflow
+
+    frame = data[1]
+    uri = f"models:/{NAME}@champion"
+    out = export_config(uri, tmp_path / "champion.yaml")
+    predicted = mlflow.pyfunc.load_model(uri).predict(frame).reset_index(drop=True)
+    scored = tracking.pyfunc_output(HealthScorer(load_config(out)).score(frame))
+    assert list(predicted.columns) == list(scored.columns)
+    numbers = [c for c in scored.columns if pd.api.types.is_float_dtype(scored[c])]
+    assert {"score", "churn_probability", "coverage"} <= set(numbers)
+    for col in numbers:      # exact, not approximately equal
+        np.testing.assert_array_equal(predicted[col].to_numpy(), scored[col].to_numpy(),
+                                      err_msg=col)
+    pd.testing.assert_frame_equal(predicted, scored, check_exact=True)
+
+
+def test_scoring_the_export_needs_no_mlflow_statsmodels_or_sklearn(at_store, data, tmp_path):
+    out = export_config(f"models:/{NAME}@champion", tmp_path / "champion.yaml")
+    code = (
+        "import sys\n"
+        "from hscore import HealthScorer, load_config\n"
+        "from hscore.snapshots import read_snapshots\n"
+        f"s = HealthScorer(load_config({str(out)!r})).score(read_snapshots({str(data[0])!r}))\n"
+        "assert s['score'].notna().any()\n"
+        "heavy = [m for m in ('mlflow', 'statsmodels', 'sklearn', 'matplotlib')\n"
+        "         if m in sys.modules]\n"
+        "assert not heavy, heavy\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+# ---------------------------------------------------------------- atomic write
+def _crash(*_args, **_kwargs):
+    raise KeyboardInterrupt   # as if the user hit Ctrl-C in the middle of the export
+
+
+@pytest.mark.parametrize("where", ["fsync", "replace"])
+@pytest.mark.parametrize("existing", [True, False])
+def test_interrupted_export_leaves_the_file_untouched(at_store, tmp_path, monkeypatch, where,
+                                                      existing):
+    target = tmp_path / "health.yaml"
+    if existing:
+        target.write_text("previous export\n")
+    # "fsync": the new text is in the temp file but not yet renamed; "replace": the rename
+    # into place is interrupted.
+    if where == "fsync":
+        monkeypatch.setattr(export.os, "fsync", _crash)
+    else:
+        real = os.replace
+        monkeypatch.setattr(export.os, "replace", lambda src, dst: _crash() if Path(dst) == target
+                            else real(src, dst))
+    with pytest.raises(KeyboardInterrupt):
+        export_config(f"models:/{NAME}@champion", target)
+    if existing:
+        assert target.read_text() == "previous export\n"
+    else:
+        assert not target.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["health.yaml"] if existing else [])
+
+
+def test_write_atomic_replaces_the_whole_file_and_keeps_its_mode(tmp_path):
+    target = tmp_path / "f.yaml"
+    target.write_text("x" * 10_000)
+    target.chmod(0o640)
+    export.write_atomic(target, "short\n")
+    assert target.read_text() == "short\n"
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["f.yaml"]
+    fresh = export.write_atomic(tmp_path / "new.yaml", "x\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask   # as a plain open() would make it
+
+
+def test_unknown_model_writes_nothing(at_store, tmp_path):
+    target = tmp_path / "health.yaml"
+    with pytest.raises(HScoreError, match="@nope"):
+        export_config(f"models:/{NAME}@nope", target)
+    assert not target.exists()
+
+
+def test_export_reads_the_store_it_is_pointed_at(at_store, tmp_path, monkeypatch):
+    """MLFLOW_TRACKING_URI picks the store: an empty one has nothing to export."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _point_at(monkeypatch, empty)
+    with pytest.raises(HScoreError, match="no MLflow store"):
+        export_config(f"models:/{NAME}@champion", tmp_path / "x.yaml")
+    assert not os.path.exists(tmp_path / "x.yaml")
