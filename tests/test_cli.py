@@ -4,14 +4,12 @@ happens to `hscore calibrate` when the tracking store cannot be written."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import io
 import shutil
 import socket
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -23,30 +21,10 @@ from hscore.compare import compare
 from hscore.config import load_config
 from hscore.scorer import HealthScorer
 from hscore.snapshots import read_snapshots, write_frame
+from mlflow_store import new_store, point_at
 
 NAME = tracking.MODEL_NAME
 FAST = ["--horizon-days", "30", "--bootstrap", "0", "--strengths", "0.01"]
-
-
-# ---------------------------------------------------------------- store helpers
-def _template_db(tmp_path_factory) -> Path:
-    """An initialized, empty MLflow SQLite store made once per test session (see
-    test_tracking.py): creating the schema takes seconds, copying it none."""
-    from mlflow import MlflowClient
-
-    base = tmp_path_factory.getbasetemp()
-    template = base / "mlflow-template" / "mlruns.db"
-    template.parent.mkdir(exist_ok=True)
-    with open(base / "mlflow-template.lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        if not template.exists():
-            MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
-    return template
-
-
-def _point_at(mp: pytest.MonkeyPatch, home: Path) -> None:
-    mp.setenv("HSCORE_HOME", str(home))
-    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlruns.db'}")
 
 
 def _run(args: list[str]) -> tuple[int, str, str]:
@@ -83,11 +61,10 @@ def expected_config(data):
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory, data):
     """calibrate (tracked) -> promote -> export through the CLI, once, on a module store."""
-    home = tmp_path_factory.mktemp("cli_store")
-    shutil.copy(_template_db(tmp_path_factory), home / "mlruns.db")
+    home = new_store(tmp_path_factory, "cli_store")
     steps = {}
     with pytest.MonkeyPatch.context() as mp:
-        _point_at(mp, home)
+        point_at(mp, home)
         steps["calibrate"] = _run(["calibrate", "--snapshots", str(data), *FAST,
                                    "--out", str(home / "calibrated.yaml")])
         steps["promote"] = _run(["promote"])
@@ -102,7 +79,7 @@ def at_loop_store(loop, tmp_path, monkeypatch):
     home = tmp_path / "store"
     home.mkdir()
     shutil.copy(loop[0] / "mlruns.db", home / "mlruns.db")
-    _point_at(monkeypatch, home)
+    point_at(monkeypatch, home)
     return home
 
 
@@ -146,7 +123,7 @@ def test_promote_options_reach_promotion(at_loop_store, data):
 
 def test_calibrate_no_track_writes_the_config_and_no_store(data, tmp_path, monkeypatch,
                                                           expected_config):
-    _point_at(monkeypatch, tmp_path)
+    point_at(monkeypatch, tmp_path)
     code, out, err = _run(["calibrate", "--snapshots", str(data), *FAST, "--no-track",
                            "--out", str(tmp_path / "c.yaml")])
     assert code == 0, err
@@ -204,7 +181,7 @@ def test_user_fixable_failures_exit_2_with_one_error_line(at_loop_store, data, t
 
 
 def test_export_without_a_store_exits_2(tmp_path, monkeypatch):
-    _point_at(monkeypatch, tmp_path)
+    point_at(monkeypatch, tmp_path)
     code, _out, err = _run(["export", "--model", f"models:/{NAME}@champion",
                             "--out", str(tmp_path / "x.yaml")])
     assert code == 2
@@ -236,8 +213,7 @@ def broken_store(request, tmp_path_factory, monkeypatch):
         monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     else:
-        home = tmp_path_factory.mktemp("ro_store")
-        shutil.copy(_template_db(tmp_path_factory), home / "mlruns.db")
+        home = new_store(tmp_path_factory, "ro_store")
         # MLflow makes the folder of a sqlite file it cannot find: for "file:/..." that is a
         # relative "file:" folder in the working directory, so work somewhere disposable.
         monkeypatch.chdir(home)

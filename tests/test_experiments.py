@@ -21,13 +21,6 @@ from hscore import synth
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _registry_in_temp_store(monkeypatch):
-    """mlflow.set_registry_uri() exports MLFLOW_REGISTRY_URI and hscore.tracking.configure()
-    honours it: pin it to this test's store so that no test registers into another's."""
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", os.environ["MLFLOW_TRACKING_URI"])
-
-
 @pytest.fixture
 def experiments(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT))

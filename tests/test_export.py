@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
-import shutil
 import subprocess
 import sys
 import warnings
@@ -22,29 +20,9 @@ from hscore.export import export_config
 from hscore.registry import promote
 from hscore.scorer import HealthScorer
 from hscore.snapshots import read_snapshots, write_frame
+from mlflow_store import new_store, point_at
 
 NAME = tracking.MODEL_NAME
-
-
-# ---------------------------------------------------------------- store helpers
-def _template_db(tmp_path_factory) -> Path:
-    """An initialized, empty MLflow SQLite store made once per test session (see
-    test_tracking.py): creating the schema takes seconds, copying it none."""
-    from mlflow import MlflowClient
-
-    base = tmp_path_factory.getbasetemp()
-    template = base / "mlflow-template" / "mlruns.db"
-    template.parent.mkdir(exist_ok=True)
-    with open(base / "mlflow-template.lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        if not template.exists():
-            MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
-    return template
-
-
-def _point_at(mp: pytest.MonkeyPatch, home: Path) -> None:
-    mp.setenv("HSCORE_HOME", str(home))
-    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlruns.db'}")
 
 
 # ---------------------------------------------------------------- fixtures
@@ -67,10 +45,9 @@ def result(data):
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, data, result):
     """Version 1, promoted to champion, and an unregistered run; returns (home, run ids)."""
-    home = tmp_path_factory.mktemp("export_store")
-    shutil.copy(_template_db(tmp_path_factory), home / "mlruns.db")
+    home = new_store(tmp_path_factory, "export_store")
     with pytest.MonkeyPatch.context() as mp:
-        _point_at(mp, home)
+        point_at(mp, home)
         registered = tracking.log_calibration(result, frame=data[1], snapshots_path=data[0])
         promote()
         unregistered = tracking.log_calibration(result, frame=data[1], register=False)
@@ -79,7 +56,7 @@ def store(tmp_path_factory, data, result):
 
 @pytest.fixture
 def at_store(store, monkeypatch):
-    _point_at(monkeypatch, store[0])
+    point_at(monkeypatch, store[0])
     return store
 
 
@@ -199,7 +176,7 @@ def test_export_reads_the_store_it_is_pointed_at(at_store, tmp_path, monkeypatch
     """MLFLOW_TRACKING_URI picks the store: an empty one has nothing to export."""
     empty = tmp_path / "empty"
     empty.mkdir()
-    _point_at(monkeypatch, empty)
+    point_at(monkeypatch, empty)
     with pytest.raises(HScoreError, match="no MLflow store"):
         export_config(f"models:/{NAME}@champion", tmp_path / "x.yaml")
     assert not os.path.exists(tmp_path / "x.yaml")

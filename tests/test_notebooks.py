@@ -26,13 +26,6 @@ SMALL = {"HSCORE_NB_ACCOUNTS": "400", "HSCORE_NB_MONTHS": "15", "HSCORE_NB_BOOTS
          "HSCORE_NB_SEED": "0"}
 
 
-@pytest.fixture(autouse=True)
-def _registry_in_temp_store(monkeypatch):
-    """mlflow.set_registry_uri() exports MLFLOW_REGISTRY_URI (inherited by the kernel) and
-    hscore.tracking.configure() honours it: pin it to this test's store."""
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", os.environ["MLFLOW_TRACKING_URI"])
-
-
 @pytest.fixture
 def venv_kernel(tmp_path, monkeypatch):
     """Make kernel name ``python3`` launch this interpreter, whatever kernelspecs the machine

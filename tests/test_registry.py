@@ -9,11 +9,9 @@ configs, computed here.
 
 from __future__ import annotations
 
-import fcntl
 import math
 import shutil
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,29 +25,9 @@ from hscore.registry import (PromotionResult, comparison_window, promote, resolv
                              resolve_version, version_config)
 from hscore.scorer import HealthScorer
 from hscore.snapshots import read_snapshots, write_frame
+from mlflow_store import new_store, point_at
 
 NAME = tracking.MODEL_NAME
-
-
-# ---------------------------------------------------------------- store helpers
-def _template_db(tmp_path_factory) -> Path:
-    """An initialized, empty MLflow SQLite store made once per test session (see
-    test_tracking.py): creating the schema takes seconds, copying it none."""
-    from mlflow import MlflowClient
-
-    base = tmp_path_factory.getbasetemp()
-    template = base / "mlflow-template" / "mlruns.db"
-    template.parent.mkdir(exist_ok=True)
-    with open(base / "mlflow-template.lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        if not template.exists():
-            MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
-    return template
-
-
-def _point_at(mp: pytest.MonkeyPatch, home: Path) -> None:
-    mp.setenv("HSCORE_HOME", str(home))
-    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlruns.db'}")
 
 
 # ---------------------------------------------------------------- fixtures
@@ -72,10 +50,9 @@ def results(data):
 @pytest.fixture(scope="module")
 def master(tmp_path_factory, data, results):
     """A store holding version 1 (strength inf) and version 2 (strength 0), no champion."""
-    home = tmp_path_factory.mktemp("registry_master")
-    shutil.copy(_template_db(tmp_path_factory), home / "mlruns.db")
+    home = new_store(tmp_path_factory, "registry_master")
     with pytest.MonkeyPatch.context() as mp:
-        _point_at(mp, home)
+        point_at(mp, home)
         for strength in (math.inf, 0.0):
             tracking.log_calibration(results[strength], frame=data[1], snapshots_path=data[0])
     return home
@@ -87,7 +64,7 @@ def store(master, tmp_path, monkeypatch):
     home = tmp_path / "store"
     home.mkdir()
     shutil.copy(master / "mlruns.db", home / "mlruns.db")
-    _point_at(monkeypatch, home)
+    point_at(monkeypatch, home)
     return home
 
 
@@ -150,8 +127,8 @@ def test_unknown_models_are_clear_errors(client, text, words):
     assert words in str(err.value)
 
 
-def test_no_store_yet_is_an_error_not_a_new_store(tmp_path, monkeypatch):
-    _point_at(monkeypatch, tmp_path)
+def test_no_store_yet_is_an_error_not_anew_store(tmp_path, monkeypatch):
+    point_at(monkeypatch, tmp_path)
     with pytest.raises(HScoreError, match="no MLflow store"):
         promote()
     assert not (tmp_path / "mlruns.db").exists()

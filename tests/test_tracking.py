@@ -7,11 +7,9 @@ calibration result and with values computed here (file hashes, holdout rows, sco
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import math
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -28,36 +26,9 @@ from hscore.calibrate import calibrate
 from hscore.config import load_config
 from hscore.scorer import HealthScorer
 from hscore.snapshots import read_snapshots, write_frame
+from mlflow_store import new_store, point_at
 
 STRENGTHS = (math.inf, 0.01, 0.0)
-
-
-# ---------------------------------------------------------------- store helpers
-def _template_db(tmp_path_factory) -> Path:
-    """An initialized, empty MLflow SQLite store made once per test session: creating the
-    schema takes seconds (dozens of migrations), copying the file takes none."""
-    from mlflow import MlflowClient
-
-    base = tmp_path_factory.getbasetemp()
-    template = base / "mlflow-template" / "mlruns.db"
-    template.parent.mkdir(exist_ok=True)
-    with open(base / "mlflow-template.lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        if not template.exists():
-            MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
-    return template
-
-
-def _new_store(tmp_path_factory, name: str) -> Path:
-    home = tmp_path_factory.mktemp(name)
-    shutil.copy(_template_db(tmp_path_factory), home / "mlruns.db")
-    return home
-
-
-def _point_at(mp: pytest.MonkeyPatch, home: Path) -> None:
-    mp.setenv("HSCORE_HOME", str(home))
-    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlruns.db'}")
-    mp.setenv("MPLBACKEND", "Agg")
 
 
 # ---------------------------------------------------------------- fixtures
@@ -79,13 +50,13 @@ def result(data):
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    return _new_store(tmp_path_factory, "tracking_store")
+    return new_store(tmp_path_factory, "tracking_store")
 
 
 @pytest.fixture(scope="module")
 def tracked(store, data, result):
     with pytest.MonkeyPatch.context() as mp:
-        _point_at(mp, store)
+        point_at(mp, store)
         info = tracking.log_calibration(result, frame=data[1], snapshots_path=data[0])
     return info
 
@@ -94,7 +65,7 @@ def tracked(store, data, result):
 def client(store, tracked, monkeypatch):
     from mlflow import MlflowClient
 
-    _point_at(monkeypatch, store)
+    point_at(monkeypatch, store)
     tracking.configure()
     return MlflowClient()
 
@@ -266,7 +237,7 @@ def test_pyfunc_predictions_are_the_scorer_output(client, tracked, result, data)
 def test_register_false_logs_the_run_only(store, data, result, monkeypatch):
     from mlflow import MlflowClient
 
-    _point_at(monkeypatch, store)
+    point_at(monkeypatch, store)
     info = tracking.log_calibration(result, frame=data[1], register=False)
     assert info.model_version is None
     run = MlflowClient().get_run(info.run_id)
