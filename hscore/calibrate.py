@@ -48,7 +48,7 @@ import pandas as pd
 from hscore.config import Config, config_from_dict, load_config
 from hscore.design import StageDesign, build_designs
 from hscore.errors import DataError, HScoreError, HScoreWarning
-from hscore.evaluation import (account_weight_blocks, auc, auc_cis, brier, calibration_table,
+from hscore.evaluation import (account_weight_blocks, single_threaded_blas, auc, auc_cis, brier, calibration_table,
                                log_loss)
 
 if TYPE_CHECKING:
@@ -294,7 +294,7 @@ class Calibrator:
             Bad parameters, a holdout date outside the labelled data, an unknown horizon.
         """
         self.timings_: dict[str, float] = {}
-        with _single_threaded_blas(), self._timed("total"):
+        with single_threaded_blas(), self._timed("total"):
             return self._fit_all(frame)
 
     @contextmanager
@@ -918,22 +918,6 @@ def fit_logistic(*args, **kwargs):
     from hscore.logistic import fit_logistic as fit
 
     return fit(*args, **kwargs)
-
-
-def _single_threaded_blas():
-    """BLAS limited to one thread while calibrating.
-
-    The matrices are tall and thin (rows x a dozen metrics): threaded BLAS only adds
-    overhead there, and on a busy machine its spinning threads slow every dot product
-    by orders of magnitude (measured: a 16k-row dot product 8 ms instead of 3 us).
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn brings it
-        from contextlib import nullcontext
-
-        return nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _window(days: np.ndarray):

@@ -58,7 +58,7 @@ import pandas as pd
 from hscore.config import Config, load_config
 from hscore.design import labels
 from hscore.errors import DataError, HScoreError, HScoreWarning
-from hscore.evaluation import auc, bootstrap_auc
+from hscore.evaluation import auc, bootstrap_auc, with_single_threaded_blas
 from hscore.scorer import HealthScorer
 
 __all__ = ["compare", "ComparisonResult", "ComparisonWarning", "NO_EVIDENCE"]
@@ -402,6 +402,7 @@ def _verdict(stage: str, a: str, b: str, auc_a: float, auc_b: float, delta: floa
 
 
 # ------------------------------------------------------------------- api
+@with_single_threaded_blas
 def compare(frame: pd.DataFrame, config, stage: str, a: str, b: str, *, n_bootstrap: int = 500,
             seed: int = 0, horizon_days: int | None = None,
             alpha: float = 0.05) -> ComparisonResult:

@@ -12,17 +12,45 @@ Examples
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
 __all__ = ["auc", "bootstrap_auc", "auc_ci", "auc_cis", "brier", "log_loss",
-           "calibration_table", "account_weights", "account_weight_blocks"]
+           "calibration_table", "account_weights", "account_weight_blocks",
+           "single_threaded_blas", "with_single_threaded_blas"]
 
 _EPS = 1e-15
 #: Resamples processed at once: bounds the (resamples x rows) weight blocks in memory.
 _CHUNK = 32
+
+
+def single_threaded_blas():
+    """A context that limits BLAS to one thread (a no-op without threadpoolctl).
+
+    The fits here work on tall, thin matrices (rows x a dozen metrics): threaded BLAS only adds
+    overhead, and on a busy machine its spinning threads slow every dot product by orders of
+    magnitude (measured: a 16k-row dot product 8 ms instead of 3 us; a compare on 20k rows
+    1.4 s instead of 0.5 s).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a declared dependency
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def with_single_threaded_blas(func):
+    """Decorator form of :func:`single_threaded_blas`."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with single_threaded_blas():
+            return func(*args, **kwargs)
+    return wrapper
 
 
 def _tie_groups(risk_sorted: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ import pandas as pd
 
 from hscore.config import Config, load_config
 from hscore.errors import DataError, HScoreError
+from hscore.evaluation import with_single_threaded_blas
 from hscore.tracking import (HOLDOUT_ARTIFACT, MODEL_NAME, configure, holdout_rows,
                              sqlite_path, store_lock)
 
@@ -355,6 +356,7 @@ def _overlap_note(champion, champ_cfg: Config, start: pd.Timestamp) -> str | Non
     return None
 
 
+@with_single_threaded_blas
 def promote(version=None, *, tolerance: float = DEFAULT_TOLERANCE, force: bool = False,
             snapshots=None, n_bootstrap: int = 200, seed: int = 0) -> PromotionResult:
     """Compare the challenger with the champion and move ``@champion`` when the challenger
