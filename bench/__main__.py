@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import traceback
 from collections.abc import Sequence
 
 REGISTRY = {
@@ -56,15 +57,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in selected:
         module = REGISTRY[name]
         if not _exists(module):
-            note = f"note: benchmark '{name}' skipped: {module} is not written yet"
             if explicit:
-                print(f"error: {note[6:]}", file=sys.stderr)
+                print(f"error: benchmark '{name}': {module} is not written yet", file=sys.stderr)
                 status = status or 2
             else:
-                print(note)
+                print(f"note: benchmark '{name}' skipped: {module} is not written yet")
             continue
         print(f"== bench {name} ({module}) ==", flush=True)
-        rc = importlib.import_module(module).main(list(rest))
+        try:
+            rc = importlib.import_module(module).main(list(rest))
+        except Exception:  # noqa: BLE001 - one broken benchmark must not hide the others
+            traceback.print_exc()
+            rc = 1
         status = status or int(rc or 0)
     return status
 

@@ -5,9 +5,13 @@
 What is measured, in one process and one run:
 
 - **scorer**: ``HealthScorer("lifecycle").score(frame)``: validation of the
-  frame against the data contract, sub-scores, missing-value rule, component
-  scores, contributions, bands, coverage, trend (score_change, trend_alert)
-  and the output DataFrame. Best of ``--repeat`` wall times.
+  frame against the data contract (ids, stages, dates, duplicates, seats,
+  every value against its metric's domain), sub-scores, missing-value rule,
+  component scores, contributions, bands, coverage, trend (score_change,
+  trend_alert) and the output DataFrame; once with ``n_jobs=1`` (one thread)
+  and once with ``n_jobs=-1`` (a thread per available core). Best of
+  ``--repeat`` wall times, with the CPU time of that run (CPU time above the
+  wall time means the threads did run side by side).
 - **reference**: a hand-written numpy version of the same transforms and
   weighted sums (missing mode ``reweight``: component scores, contributions,
   coverage and ``min_coverage``, score, band) working on preallocated arrays: the raw metric columns already
@@ -20,6 +24,9 @@ What is measured, in one process and one run:
   after the timed ones so that tracing does not slow them; the output frame is
   alive at the peak and counted. Compared with the input frame's
   ``memory_usage(deep=True)``.
+
+The functions take turns (scorer, threaded scorer, reference, scorer, ...)
+so that a machine busy with other work slows all of them alike.
 
 The frame is built with numpy directly: accounts with monthly snapshots,
 stages in lifecycle order, seats, every metric of the lifecycle config with
@@ -41,7 +48,6 @@ import numpy as np
 import pandas as pd
 
 from hscore.config import Config, load_config
-from hscore.transforms import subscore
 
 __all__ = ["make_frame", "Reference", "main"]
 
@@ -297,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000, help="snapshot rows (default 1e6)")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs; the best is reported")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--order", choices=["account", "date", "random"], default="account",
+                        help="row order of the frame: by account then date (default), by date "
+                             "then account (a monthly export appended month by month), shuffled")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of one score()")
     args = parser.parse_args(argv)
 
@@ -305,6 +314,12 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config("lifecycle")
     t0 = time.perf_counter()
     frame = make_frame(args.rows, seed=args.seed, config=config)
+    if args.order == "date":
+        frame = frame.sort_values(["snapshot_date", "account_id"], kind="stable",
+                                  ignore_index=True)
+    elif args.order == "random":
+        perm = np.random.default_rng(args.seed).permutation(len(frame))
+        frame = frame.iloc[perm].reset_index(drop=True)
     build_s = time.perf_counter() - t0
     input_bytes = frame.memory_usage(deep=True).sum()
     numeric_bytes = frame.drop(columns=["account_id", "stage"]).memory_usage(deep=True).sum()
@@ -316,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"frame: {len(frame):,} rows x {frame.shape[1]} columns, "
           f"{frame['account_id'].nunique():,} accounts, stages "
           + ", ".join(f"{s} {c:,}" for s, c in frame["stage"].value_counts()[list(STAGES)].items())
-          + f"; built in {build_s:.1f} s; {_mb(input_bytes)} in memory "
+          + f"; rows in {args.order} order; built in {build_s:.1f} s; "
+          f"{_mb(input_bytes)} in memory "
           f"({_mb(numeric_bytes)} without the string columns)")
     print(f"cores available: {cores}; load average before timing: "
           f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)

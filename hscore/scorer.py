@@ -398,8 +398,6 @@ class HealthScorer:
         coverage = block[:, 1]
         col_of_comp = {c: len(head) + i for i, c in enumerate(components)}
         col_of_metric = {m: len(head) + len(components) + i for i, m in enumerate(metrics)}
-        thin = np.zeros(n, dtype=bool)
-        band_codes = np.empty(n, dtype=np.int8)
 
         stages = checked.stages
         # The output columns each stage writes (the others are empty on its rows).
@@ -419,7 +417,6 @@ class HealthScorer:
         n_comps = max(len(p.component_weight) for p in self._plans.values())
         codes = checked.stage_codes
         single = len(stages) == 1
-        band_cuts = np.array([cfg.bands.at_risk, cfg.bands.healthy])
 
         def score_block(start: int, stop: int, buf: _Scratch) -> None:
             for first, last in runs:
@@ -439,11 +436,6 @@ class HealthScorer:
                 self._combine_into(plan, values, buf)
                 score[rows] = buf.score[:k]
                 coverage[rows] = buf.coverage[:k]
-                thin[rows] = buf.thin[:k]
-                # band: 0 at_risk (< at_risk), 1 neutral, 2 healthy (>= healthy), -1 no score
-                codes_k = np.searchsorted(band_cuts, buf.score[:k], side="right")
-                codes_k[buf.thin[:k]] = -1
-                band_codes[rows] = codes_k
                 for ci, cname in enumerate(cfg.stages[name].components):
                     block[:, col_of_comp[cname]][rows] = buf.components[:k, ci]
                 for j, mname in enumerate(plan.metrics):
@@ -463,6 +455,11 @@ class HealthScorer:
             _run_blocks(score_block, starts, n, chunk, n_jobs,
                         lambda: _Scratch(chunk, n_metrics, n_comps))
 
+        thin = np.isnan(score)  # the scorer leaves exactly the unscored rows empty
+        # band: 0 at_risk (< at_risk), 1 neutral, 2 healthy (>= healthy), -1 no score
+        band_codes = np.greater_equal(score, cfg.bands.at_risk).view(np.int8)
+        band_codes += np.greater_equal(score, cfg.bands.healthy).view(np.int8)
+        band_codes[thin] = -1
         change = block[:, 2]
         change[:] = np.nan
         alert = np.zeros(n, dtype=bool)

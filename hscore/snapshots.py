@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hscore.config import ALL_STAGES, Config
+from hscore.config import Config
 from hscore.errors import DataError
 
 __all__ = ["read_snapshots", "write_frame", "check_snapshots", "CheckedSnapshots",
@@ -324,14 +324,18 @@ def _account_day_order(frame: pd.DataFrame, account_codes: np.ndarray,
     the duplicate check and the trend."""
     span = int(days.max() - days.min()) + 1
     key = account_codes * span + (days - days.min())
-    if (key[1:] > key[:-1]).all():
+    descents = int(np.count_nonzero(key[1:] <= key[:-1]))
+    if descents == 0:
         # Already sorted by account, then date (account codes follow first appearance):
         # a common export order, and one pass instead of a sort. No duplicates either.
         same_account = np.empty(len(key), dtype=bool)
         same_account[0] = False
         np.equal(account_codes[1:], account_codes[:-1], out=same_account[1:])
         return np.arange(len(key)), same_account, True
-    order = np.argsort(key, kind="stable")
+    # A few sorted runs (rows by date, then account: one run per snapshot date) merge
+    # fast; rows in no order sort faster digit by digit.
+    order = (np.argsort(key, kind="stable") if descents < 256
+             else _radix_argsort(key))
     sorted_key = key[order]
     dup = sorted_key[1:] == sorted_key[:-1]
     if dup.any():
@@ -344,3 +348,19 @@ def _account_day_order(frame: pd.DataFrame, account_codes: np.ndarray,
     same_account[0] = False
     np.equal(acc_sorted[1:], acc_sorted[:-1], out=same_account[1:])
     return order, same_account, False
+
+
+def _radix_argsort(key: np.ndarray) -> np.ndarray:
+    """Stable argsort of non-negative int64 keys, 16 bits at a time (least significant
+    first): numpy sorts 16-bit keys with a radix sort, in linear time."""
+    order = None
+    top = int(key.max())
+    shift = 0
+    while True:
+        part = key if order is None else key[order]
+        digit = ((part >> shift) & 0xFFFF).astype(np.uint16)
+        step = np.argsort(digit, kind="stable")
+        order = step if order is None else order[step]
+        shift += 16
+        if top >> shift == 0:
+            return order

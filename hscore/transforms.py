@@ -127,6 +127,17 @@ def compile_subscore(transform, direction: str) -> Kernel:
     Only numpy ufuncs over whole arrays, no per-row Python; ``out`` may be
     ``x`` itself. The scorer compiles each metric once and reuses the kernel
     on every block of rows.
+
+    Parameters
+    ----------
+    transform
+        One of the transform models of :mod:`hscore.config`.
+    direction : {"higher_is_better", "lower_is_better"}
+
+    Returns
+    -------
+    callable
+        ``kernel(x, out)``: float64 arrays of one shape; returns ``out``.
     """
     flip = direction == "lower_is_better"
     if isinstance(transform, LinearTransform):

@@ -320,3 +320,11 @@ def test_a_bad_value_in_the_last_rows_is_found_and_all_rows_counted():
     frame.loc[14, "stickiness"] = 1.5  # maturity (row 14 = stage 2) reads it
     frame.loc[2, "stickiness"] = -0.1  # maturity, first block
     _raises(frame, "stickiness", "[0, 1]", 2, ["acc-03", "acc-15"])
+
+
+def test_duplicate_found_in_a_large_shuffled_frame():
+    frame = good_frame(2000)  # every account once: 2000 rows
+    frame.loc[1500, "account_id"] = "acc-07"  # acc-07 twice on the same date
+    frame = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)  # no order at all
+    _raises(frame, "snapshot_date", "duplicate (account_id, snapshot_date) pairs", 2,
+            ["acc-07", "acc-07"])

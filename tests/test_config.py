@@ -11,6 +11,7 @@ import copy
 import math
 import re
 
+import pydantic
 import pytest
 import yaml
 
@@ -448,7 +449,7 @@ def test_a_metric_read_per_seat_in_one_stage_must_be_per_seat_in_all():
 
 def test_config_is_immutable_and_replace_revalidates():
     cfg = load_config("lifecycle")
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
         cfg.name = "changed"
     assert cfg.replace(missing="zero").missing == "zero"
     with pytest.raises(ConfigError, match="min_coverage"):
