@@ -37,19 +37,23 @@ class ConfigError(HScoreError):
 
 
 class DataError(HScoreError):
-    """Bad snapshot data: names the column, the number of offending rows and the first accounts."""
+    """Bad snapshot data: names the column, the number of offending rows, the first accounts
+    and the first row positions (0-based, as ``frame.iloc`` counts them)."""
 
     def __init__(self, column: str, message: str, n_rows: int | None = None,
-                 examples: Sequence[object] = ()):
+                 examples: Sequence[object] = (), rows: Sequence[int] = ()):
         self.column = column
         self.n_rows = n_rows
         self.examples = list(examples)
+        self.rows = [int(r) for r in rows]
         text = f"column '{column}': {message}"
         if n_rows is not None:
             text += f" ({n_rows} row{'s' if n_rows != 1 else ''}"
             if self.examples:
                 shown = ", ".join(str(e) for e in self.examples)
                 text += f"; first accounts: {shown}"
+            if self.rows:
+                text += f"; first rows: {', '.join(map(str, self.rows))}"
             text += ")"
         super().__init__(text)
 

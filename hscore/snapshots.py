@@ -110,14 +110,18 @@ class CheckedSnapshots:
 
 
 def _examples(frame: pd.DataFrame, mask: np.ndarray) -> list[object]:
-    rows = np.flatnonzero(mask)[:_N_EXAMPLES]
-    if "account_id" in frame.columns:
-        return list(frame["account_id"].to_numpy()[rows])
-    return [f"row {r}" for r in rows]
+    """The first distinct accounts among the offending rows (several rows of one account name
+    it once), or the row positions when the frame has no account ids."""
+    if "account_id" not in frame.columns:
+        return [f"row {r}" for r in np.flatnonzero(mask)[:_N_EXAMPLES]]
+    # Look among the first offending rows only: enough to find a few distinct ids.
+    first = np.flatnonzero(mask)[:10_000]
+    return list(pd.unique(frame["account_id"].to_numpy()[first])[:_N_EXAMPLES])
 
 
 def _fail(frame: pd.DataFrame, column: str, message: str, mask: np.ndarray) -> DataError:
-    return DataError(column, message, int(mask.sum()), _examples(frame, mask))
+    return DataError(column, message, int(mask.sum()), _examples(frame, mask),
+                     np.flatnonzero(mask)[:_N_EXAMPLES])
 
 
 # ------------------------------------------------------------------ file i/o
@@ -243,7 +247,7 @@ def check_snapshots(frame: pd.DataFrame, config: Config, *,
     null_ids = account_codes < 0
     if null_ids.any():
         raise DataError("account_id", "empty account ids", int(null_ids.sum()),
-                        [f"row {r}" for r in np.flatnonzero(null_ids)[:_N_EXAMPLES]])
+                        rows=np.flatnonzero(null_ids)[:_N_EXAMPLES])
 
     stages = list(config.stages)
     if config.single_stage:

@@ -68,7 +68,10 @@ def _raises(frame, column, fragment, n_rows=None, accounts=None, config=LIFECYCL
         assert f"({n_rows} row{'s' if n_rows != 1 else ''}" in text
     if accounts is not None:
         assert err.examples == accounts
-        assert f"first accounts: {', '.join(accounts)})" in text
+        assert f"first accounts: {', '.join(accounts)}; first rows: " in text
+    if n_rows is not None:
+        assert len(err.rows) == min(n_rows, 3)
+        assert err.rows == sorted(err.rows) and all(0 <= r < len(frame) for r in err.rows)
     assert "\n" not in err.one_line()
     return err
 
@@ -115,8 +118,9 @@ def test_empty_stage():
 def test_duplicate_account_and_snapshot_date():
     frame = good_frame()
     frame.loc[5, "account_id"] = "acc-02"  # acc-02 now has two rows on 2026-01-01
-    _raises(frame, "snapshot_date", "duplicate (account_id, snapshot_date) pairs", 2,
-            ["acc-02", "acc-02"])
+    err = _raises(frame, "snapshot_date", "duplicate (account_id, snapshot_date) pairs", 2,
+                  ["acc-02"])  # one account, named once
+    assert err.rows == [1, 5]
 
 
 def test_same_account_on_different_dates_is_fine():
@@ -130,7 +134,8 @@ def test_empty_account_id():
     frame = good_frame()
     frame.loc[2, "account_id"] = None
     err = _raises(frame, "account_id", "empty account ids", 1)
-    assert err.examples == ["row 2"]  # no id to show: the row position instead
+    assert err.rows == [2]  # no id to show: the row position
+    assert "first rows: 2)" in str(err)
 
 
 def test_snapshot_date_that_is_not_a_date():
@@ -326,5 +331,6 @@ def test_duplicate_found_in_a_large_shuffled_frame():
     frame = good_frame(2000)  # every account once: 2000 rows
     frame.loc[1500, "account_id"] = "acc-07"  # acc-07 twice on the same date
     frame = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)  # no order at all
-    _raises(frame, "snapshot_date", "duplicate (account_id, snapshot_date) pairs", 2,
-            ["acc-07", "acc-07"])
+    err = _raises(frame, "snapshot_date", "duplicate (account_id, snapshot_date) pairs", 2,
+                  ["acc-07"])
+    assert (frame.loc[err.rows, "account_id"] == "acc-07").all()

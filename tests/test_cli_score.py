@@ -136,7 +136,7 @@ def _bad_csv(tmp_path, mutate):
     (lambda f: f.loc.__setitem__((4, "stage"), "expansion"),
      ["column 'stage'", "unknown stage 'expansion'", "1 row", "first accounts: 001"]),
     (lambda f: f.loc.__setitem__((5, "snapshot_date"), f.loc[4, "snapshot_date"]),
-     ["column 'snapshot_date'", "duplicate", "2 rows", "first accounts: 001, 001"]),
+     ["column 'snapshot_date'", "duplicate", "2 rows", "first accounts: 001;", "first rows: 4, 5"]),
     (lambda f: f.loc.__setitem__((6, "seats"), -4),
      ["column 'seats'", "negative seat counts", "1 row", "first accounts: 002"]),
     (lambda f: f.loc.__setitem__((7, "user_nps"), 150.0),
