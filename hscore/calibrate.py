@@ -68,6 +68,8 @@ _COLLINEAR_R = 0.98
 #: weights agree with an exact refit to ~2e-5, far below the bootstrap spread (~1e-2).
 _BOOT_TOL = 1e-6
 _BOOT_MAX_ITER = 20
+#: What the weight lines say instead of a CI when a stage's weights are the input weights.
+_FIXED_NOTE = "fixed at the input weights; no bootstrap CI"
 _QUALITY_COLUMNS = ["stage", "model", "rows", "events", "accounts", "auc", "auc_low",
                     "auc_high", "brier", "log_loss"]
 
@@ -86,7 +88,9 @@ class StageFit:
     statsmodels sign: a negative ``coef`` means a healthier metric lowers churn
     risk). ``train_rows`` / ``holdout_rows`` are positions in the input frame;
     ``cv_fold`` gives, per training row, the cross-validation fold whose test
-    set holds it (-1 without cross-validation).
+    set holds it (-1 without cross-validation). ``weights_ci`` / ``component_ci``
+    are the bootstrap percentile CIs, ``None`` when there are none; ``ci_note``
+    then says why (input weights kept, or the bootstrap gave no usable fit).
     """
 
     stage: str
@@ -103,6 +107,7 @@ class StageFit:
     weights: np.ndarray | None = None
     weights_ci: np.ndarray | None = None
     component_ci: np.ndarray | None = None
+    ci_note: str | None = None
     bootstrap_weights: np.ndarray | None = None
     probability: tuple[float, float] | None = None
     input_probability: tuple[float, float] | None = None
@@ -128,11 +133,6 @@ class StageFit:
     holdout: tuple | None = field(default=None, repr=False)
     reference: tuple | None = field(default=None, repr=False)
     warnings: list[str] = field(default_factory=list)
-
-    @property
-    def _holdout(self):
-        """Old name of ``holdout``: ``(y, groups, {model: (risk, probability or None)})``."""
-        return self.holdout
 
     @property
     def component_weights(self) -> np.ndarray:
@@ -202,7 +202,8 @@ class Calibrator:
         Holdout AUC [CI], Brier and log-loss per stage and model
         (``calibrated``, ``input``, ``reference`` = unconstrained logistic model),
         plus, with more than one stage, ``all``: the stages pooled, each with its own
-        probability mapping.
+        probability mapping (a model only when every stage with holdout rows has a
+        probability for it, so every ``all`` row covers the same rows).
     calibration_table_ : DataFrame
         Holdout calibration table (10 equal-count bins) per stage and model.
     strength_, probability_ : dict
@@ -221,10 +222,13 @@ class Calibrator:
     -----
     Per stage: ``k`` comes from a one-parameter logistic fit of churn on the input
     score; cross-validation picks the strength with the lowest held-out log-loss
-    (ties to the stronger pull); the final fit uses all training rows. The bootstrap
+    (ties to the stronger pull), each fold pulling toward its own ``k`` fitted on the
+    fold's training rows; the final fit uses all training rows and their ``k``. The bootstrap
     refits the model at the chosen strength and ``k`` on account resamples, so its
     percentile CIs describe the sampling spread of the exported weights given that
-    strength (not the uncertainty of the strength choice itself).
+    strength (not the uncertainty of the strength choice itself). A stage left at the
+    input weights (kept, or infinite strength chosen) has no CI: NaN in
+    :meth:`summary`, a note instead in :meth:`weight_lines`.
 
     Rows with a metric missing are filled by the input config's ``missing`` rule
     for fitting; the holdout is scored exactly as each config scores it (for
@@ -400,10 +404,7 @@ class Calibrator:
         fit.status = status
         fit.strength = math.inf
         fit.weights = fit.input_weights.copy()
-        if self.n_bootstrap:
-            fit.weights_ci = np.column_stack([fit.weights, fit.weights])
-            cw = fit.component_weights
-            fit.component_ci = np.column_stack([cw, cw])
+        self._no_ci(fit, _FIXED_NOTE)
         if 0 < train.n_events < train.n_rows:
             final = fit_logistic(train.X, train.y, prior=fit.k * fit.input_weights,
                                  strength=np.inf)
@@ -411,8 +412,14 @@ class Calibrator:
             fit.probability = fit.input_probability
         else:
             fit.coef = np.zeros(len(fit.metrics))
-        self._evaluate(fit, train, hold)
+        self._evaluate(fit, hold)
         return fit
+
+    def _no_ci(self, fit: StageFit, note: str) -> None:
+        """No bootstrap CI for this stage: a zero-width interval would read as certainty."""
+        fit.weights_ci = fit.component_ci = None
+        if self.n_bootstrap:
+            fit.ci_note = note
 
     def _fit_stage(self, train: StageDesign, hold: StageDesign, strengths, seed) -> StageFit:
         fit = StageFit(train.stage, train.metrics, train.components, train.component_of,
@@ -465,7 +472,7 @@ class Calibrator:
             chosen = strengths[0]
         else:
             with self._timed("cross_validation"):
-                chosen, fit.cv, fit.cv_fold = self._cross_validate(X, y, groups, prior,
+                chosen, fit.cv, fit.cv_fold = self._cross_validate(X, y, groups, v0,
                                                                    strengths, frozen)
         fit.strength = float(chosen)
         final = mle if chosen == 0 else self._fit(X, y, None, prior, chosen, frozen,
@@ -482,10 +489,9 @@ class Calibrator:
         if self.n_bootstrap and np.isfinite(chosen):
             with self._timed("bootstrap"):
                 self._bootstrap(fit, X, y, groups, prior, chosen, frozen, final, seed)
-        elif self.n_bootstrap:
-            fit.weights_ci = np.column_stack([fit.weights, fit.weights])
-            cw = fit.component_weights
-            fit.component_ci = np.column_stack([cw, cw])
+        else:
+            # Infinite strength returns the input weights whatever the sample: no CI to show.
+            self._no_ci(fit, _FIXED_NOTE)
 
         with self._timed("inference"):
             fit.inference = self._inference(train, fit, frozen)
@@ -494,7 +500,7 @@ class Calibrator:
         score = train.score_with(fit.weights)
         p_fit = fit_logistic(score[:, None] / 100.0, y, nonneg=False)
         fit.probability = (float(p_fit.a), -float(p_fit.b[0]) / 100.0)
-        self._evaluate(fit, train, hold)
+        self._evaluate(fit, hold)
         return fit
 
     def _diagnose(self, fit: StageFit, train: StageDesign) -> np.ndarray:
@@ -547,11 +553,14 @@ class Calibrator:
         b[free] = sub.b
         return LogisticFit(sub.a, b, sub.converged, sub.n_iter)
 
-    def _cross_validate(self, X, y, groups, prior, strengths, frozen):
+    def _cross_validate(self, X, y, groups, v0, strengths, frozen):
         """Mean held-out log-loss per strength over account-grouped folds.
 
-        The path runs from the strongest pull to the weakest, each fit warm-started
-        from the previous one. Ties go to the stronger pull.
+        Each fold pulls toward ``k_f v0``, with ``k_f`` the one-parameter fit of churn on
+        the input score over the fold's training rows only: a ``k`` fitted on all rows
+        would let the test fold's labels into the penalty centre. The path runs from the
+        strongest pull to the weakest, each fit warm-started from the previous one. Ties
+        go to the stronger pull.
         """
         from sklearn.model_selection import GroupKFold
 
@@ -564,6 +573,7 @@ class Calibrator:
         for f, (tr, te) in enumerate(folds.split(X, y, groups)):
             fold_of[te] = f
             sizes[f] = len(te)
+            prior = float(fit_logistic((X[tr] @ v0)[:, None], y[tr]).b[0]) * v0
             start = None
             for i, s in enumerate(order):
                 fit = self._fit(X[tr], y[tr], None, prior, s, frozen, start)
@@ -593,11 +603,8 @@ class Calibrator:
                 r += 1
         ok = np.isfinite(v).all(axis=1)
         if ok.sum() < 2:
-            self._warn(fit, "the bootstrap resamples gave no usable fit; the weight CIs are "
-                            "collapsed onto the weights")
-            fit.weights_ci = np.column_stack([fit.weights, fit.weights])
-            cw = fit.component_weights
-            fit.component_ci = np.column_stack([cw, cw])
+            self._warn(fit, "the bootstrap resamples gave no usable fit; the weights have no CI")
+            self._no_ci(fit, "no CI: the bootstrap resamples gave no usable fit")
             return
         v = v[ok]
         comp = np.stack([np.bincount(fit.component_of, weights=row, minlength=len(fit.components))
@@ -650,7 +657,7 @@ class Calibrator:
         return table
 
     # --------------------------------------------------------- evaluation
-    def _evaluate(self, fit: StageFit, train: StageDesign, hold: StageDesign) -> None:
+    def _evaluate(self, fit: StageFit, hold: StageDesign) -> None:
         with self._timed("evaluation"):
             self._evaluate_holdout(fit, hold)
 
@@ -723,18 +730,21 @@ class Calibrator:
     def _quality_table(self) -> pd.DataFrame:
         parts = [f.quality for f in self.stages_.values() if f.quality is not None]
         table = pd.concat(parts, ignore_index=True)
-        # Pooled over the stages that have a probability for the model: each stage's own
-        # probability, one ranking for the whole book.
+        # Pooled: each stage's own probability, one ranking for the whole book. A model is
+        # pooled only when every stage with holdout rows has a probability for it, so the
+        # pooled rows of all models are the same rows (a stage kept at the input weights
+        # has no reference model; pooling the others without it would compare models on
+        # different books).
         pooled = []
+        held = [f.holdout for f in self.stages_.values() if len(f.holdout[0])]
         # A single stage (e.g. the config's only stage "all") needs no pooled rows.
         for model in ("calibrated", "input", "reference") if len(parts) > 1 else ():
-            ys, gs, probs = [], [], []
-            for f in self.stages_.values():
-                y, g, models = f.holdout
-                if model in models and models[model][1] is not None and len(y):
-                    ys.append(y), gs.append(g), probs.append(models[model][1])
-            if not ys:
+            if not held or any(models.get(model, (None, None))[1] is None
+                               for _, _, models in held):
                 continue
+            ys = [y for y, _, _ in held]
+            gs = [g for _, g, _ in held]
+            probs = [models[model][1] for _, _, models in held]
             y, g, p = map(np.concatenate, (ys, gs, probs))
             row = {"stage": "all", "model": model, "rows": len(y), "events": int(y.sum()),
                    "accounts": len(np.unique(g)), "brier": brier(y, p), "log_loss": log_loss(y, p)}
@@ -849,7 +859,11 @@ class Calibrator:
         return pd.DataFrame(rows)
 
     def weight_lines(self) -> str:
-        """Per stage and metric: ``old weight -> new weight [CI]``, as plain text."""
+        """Per stage and metric: ``old weight -> new weight [CI]``, as plain text.
+
+        A stage without a CI (input weights kept, or chosen by cross-validation) says
+        why in place of the CI; without a bootstrap (``n_bootstrap=0``) there is no CI.
+        """
         lines = []
         for f in self.stages_.values():
             lines.append(f"{f.stage}  ({f.status}; strength {f.strength:g}; "
@@ -857,20 +871,27 @@ class Calibrator:
                          f"{f.n_accounts} accounts)")
             for j, m in enumerate(f.metrics):
                 ci = (f" [{f.weights_ci[j, 0]:.3f}, {f.weights_ci[j, 1]:.3f}]"
-                      if f.weights_ci is not None else "")
+                      if f.weights_ci is not None else
+                      f" ({f.ci_note})" if f.ci_note else "")
                 lines.append(f"  {f.components[f.component_of[j]]:<22} {m:<32} "
                              f"{f.input_weights[j]:.3f} -> {f.weights[j]:.3f}{ci}")
         return "\n".join(lines)
 
-    def print_summary(self) -> None:
-        """Print the header, the weight lines, the holdout quality and the warnings."""
+    def print_summary(self, warnings: bool = True) -> None:
+        """Print the header, the weight lines, the holdout quality and the warnings.
+
+        Parameters
+        ----------
+        warnings : bool, default True
+            Print the calibration warnings too (the CLI has printed them on stderr already).
+        """
         print(self._header())
         print()
         print(self.weight_lines())
         print()
         print("holdout quality (AUC [95% CI], Brier, log-loss):")
         print(self.quality_.round(4).to_string(index=False))
-        for f in self.stages_.values():
+        for f in self.stages_.values() if warnings else ():
             for w in f.warnings:
                 print(f"warning: stage '{f.stage}': {w}")
 

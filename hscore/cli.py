@@ -116,7 +116,7 @@ def _run_calibrate(args) -> int:
                            strengths=args.strengths, seed=args.seed)
     _print_warnings(caught)
     save_config(result.config, args.out)
-    result.print_summary()
+    result.print_summary(warnings=False)    # printed on stderr above
     print(f"wrote calibrated config to {args.out}")
     if args.no_track:
         return 0
@@ -124,11 +124,17 @@ def _run_calibrate(args) -> int:
 
 
 def _track(result, frame, args) -> int:
-    """Log the run; a store that cannot be written leaves the config at --out and says so."""
+    """Log the run; a store that cannot be written leaves the config at --out and says so.
+
+    Once the run is logged, --out is rewritten with ``provenance.run_id`` and
+    ``provenance.model`` (name, version), so the file says which run and version it became.
+    """
     import contextlib
     import io
 
-    from hscore.tracking import describe_store, log_calibration, quiet_mlflow, tracking_uri
+    from hscore.config import save_config
+    from hscore.tracking import (MODEL_NAME, describe_store, log_calibration, quiet_mlflow,
+                                 tracking_uri)
 
     quiet_mlflow()
     chatter = io.StringIO()   # MLflow prints "Created version ..." on its own; we print ours
@@ -141,9 +147,13 @@ def _track(result, frame, args) -> int:
         print(f"{kind}: tracking failed ({tracking_uri()}): {why}; the calibrated config is "
               f"written to {args.out}", file=sys.stderr)
         return 1 if args.require_tracking else 0
+    prov = dict(result.config.provenance or {})
+    prov["run_id"] = info.run_id
+    if info.model_version:
+        prov["model"] = {"name": MODEL_NAME, "version": str(info.model_version),
+                         "uri": info.model_uri}
+    save_config(result.config.replace(provenance=prov), args.out)
     print(info)
-    if info.plots_note:
-        print(f"note: plots {info.plots_note}")
     print(describe_store())
     return 0
 
@@ -175,7 +185,7 @@ def _run_compare(args) -> int:
                          n_bootstrap=args.bootstrap, seed=args.seed,
                          horizon_days=args.horizon_days)
     _print_warnings(caught)
-    result.print_summary()
+    result.print_summary(warnings=False)    # printed on stderr above
     return 0
 
 

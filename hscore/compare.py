@@ -207,8 +207,16 @@ class ComparisonResult:
                          f"{r['at_risk_below']:g} points (lift {r['lift']:.2f})")
         return lines
 
-    def print_summary(self, decimals: int = 4) -> None:
-        """Print the header, the at-risk lift, the per-signal table, the tests and the verdict."""
+    def print_summary(self, decimals: int = 4, warnings: bool = True) -> None:
+        """Print the header, the at-risk lift, the per-signal table, the tests and the verdict.
+
+        Parameters
+        ----------
+        decimals : int, default 4
+            Rounding of the tables.
+        warnings : bool, default True
+            Print the warnings too (the CLI has printed them on stderr already).
+        """
         print(self._header())
         print()
         print("at-risk range (sub-score below the at_risk band):")
@@ -219,7 +227,7 @@ class ComparisonResult:
         print(self.tests().round(decimals).to_string())
         print()
         print(f"verdict: {self.verdict}")
-        for w in self.warnings:
+        for w in self.warnings if warnings else ():
             print(f"warning: {w}")
 
     def _repr_html_(self) -> str:

@@ -7,6 +7,8 @@ score the latest month with the exported file, as production would.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 import warnings
 from pathlib import Path
@@ -74,15 +76,18 @@ def run_demo(accounts: int | None = None, months: int | None = None, seed: int =
 
         if issubclass(w.category, HScoreWarning):
             print(f"warning: {w.message}")
+    quality = result.stage_table()[["stage", "status", "auc_calibrated", "auc_input",
+                                    "auc_reference"]].round(3).to_string(index=False)
     _print("3. calibrated per stage (default weight -> calibrated weight [95% bootstrap CI])",
-           result.weight_lines())
-    _print("   holdout quality from " + str(result.holdout_from_.date())
-           + " (AUC of the calibrated config, the defaults and an unconstrained reference)",
-           result.stage_table()[["stage", "status", "auc_calibrated", "auc_input",
-                                 "auc_reference"]].round(3).to_string(index=False))
+           result.weight_lines()
+           + f"\n\nholdout AUC from {result.holdout_from_.date()} (the calibrated config, "
+             "the defaults and an unconstrained reference):\n" + quality)
 
     tracking.quiet_mlflow()
-    info = tracking.log_calibration(result, frame=frame, snapshots_path=snapshots)
+    # MLflow prints "Successfully registered model ..." / "Created version ..." itself (not
+    # through logging); step 4 says the same in one line.
+    with contextlib.redirect_stderr(io.StringIO()):
+        info = tracking.log_calibration(result, frame=frame, snapshots_path=snapshots)
     _print("4. tracked and registered", str(info))
 
     decision = promote()

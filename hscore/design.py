@@ -100,16 +100,6 @@ class StageDesign:
             score[bad] = 100.0 * (self.X[bad] @ weights)
         return np.clip(score, 0.0, 100.0)
 
-    def component_matrix(self) -> np.ndarray:
-        """(n, components) component scores / 100 under the input weights."""
-        out = np.zeros((self.n_rows, len(self.components)))
-        for ci in range(len(self.components)):
-            cols = self.component_of == ci
-            w = self.input_weights[cols]
-            total = w.sum()
-            out[:, ci] = self.X[:, cols] @ (w / total) if total > 0 else self.X[:, cols].mean(1)
-        return out
-
 
 @dataclass
 class DesignSet:

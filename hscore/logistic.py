@@ -33,7 +33,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
-__all__ = ["LogisticFit", "fit_logistic", "predict_proba", "mean_log_loss"]
+__all__ = ["LogisticFit", "fit_logistic", "mean_log_loss"]
 
 
 @dataclass
@@ -51,10 +51,6 @@ class LogisticFit:
 
     def proba(self, X: np.ndarray) -> np.ndarray:
         return expit(self.risk(X))
-
-
-def predict_proba(a: float, b: np.ndarray, X: np.ndarray) -> np.ndarray:
-    return expit(a - X @ b)
 
 
 def mean_log_loss(y: np.ndarray, eta: np.ndarray, w: np.ndarray | None = None) -> float:

@@ -89,18 +89,6 @@ def _note(ax, text: str) -> None:
             color="0.35", wrap=True)
 
 
-def _holdout_of(fit):
-    """``(y, groups, {model: (risk, probability)})`` on the holdout, if the fit kept it.
-
-    ``StageFit.holdout``; results made before it was public kept it as ``_holdout``.
-    ``None`` when the result keeps no holdout predictions (the ROC then says so).
-    """
-    kept = getattr(fit, "holdout", None)
-    if kept is None:
-        kept = getattr(fit, "_holdout", None)
-    return kept
-
-
 def roc_points(y: np.ndarray, risk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """False and true positive rates (0–1) at every distinct ``risk`` threshold, highest
     first, starting at (0, 0). Tied risks make one diagonal step, so the trapezoid area
@@ -134,7 +122,9 @@ def weights(result, *, stage: str | None = None):
         One horizontal bar chart per stage: for each metric the input config's
         effective weight (component weight x metric weight) and the calibrated
         one, whose 95% account-bootstrap CI is the black line. The bar lengths
-        are ``result.summary()``'s ``input_weight`` and ``weight``.
+        are ``result.summary()``'s ``input_weight`` and ``weight``. A metric whose
+        CI is NaN (its stage kept the input weights: nothing was resampled) has
+        no CI line.
     """
     table = result.summary()
     stages = _stages(result, stage)
@@ -255,7 +245,8 @@ def roc(result, *, stage: str | None = None):
     fig, axes = _figure(len(stages), (4.6, 4.2))
     for ax, name in zip(axes, stages):
         fit = result.stages_[name]
-        kept = _holdout_of(fit)
+        # (y, groups, {model: (risk, probability)}); None when the fit keeps no holdout.
+        kept = getattr(fit, "holdout", None)
         if kept is None:
             _note(ax, "the calibration result keeps no holdout predictions;\n"
                       "AUCs: " + ", ".join(

@@ -32,7 +32,7 @@ from hscore.config import Config, load_config
 from hscore.errors import DataError, HScoreError
 from hscore.evaluation import with_single_threaded_blas
 from hscore.tracking import (HOLDOUT_ARTIFACT, MODEL_NAME, configure, holdout_rows,
-                             sqlite_path, store_lock)
+                             load_holdout, sqlite_path, store_lock)
 
 __all__ = ["resolve_version", "resolve_model", "version_config", "run_config",
            "comparison_window", "compare_versions", "promote", "PromotionResult",
@@ -77,6 +77,15 @@ def resolve_version(model):
     ------
     HScoreError
         Unknown model, alias, version or run, or text that is none of these.
+
+    Examples
+    --------
+    >>> from hscore.registry import resolve_version
+    >>> v = resolve_version("models:/customer-health-score@champion")   # doctest: +SKIP
+    >>> v.version, v.aliases                                             # doctest: +SKIP
+    ('3', ['champion'])
+    >>> resolve_version(3).version                                       # doctest: +SKIP
+    '3'
     """
     version, run_id = resolve_model(model)
     if version is None:
@@ -86,7 +95,15 @@ def resolve_version(model):
 
 def resolve_model(model):
     """``(ModelVersion or None, run_id)``: like :func:`resolve_version`, but a run id whose
-    calibration was tracked without registering gives ``(None, run_id)``."""
+    calibration was tracked without registering gives ``(None, run_id)``.
+
+    Examples
+    --------
+    >>> from hscore.registry import resolve_model
+    >>> version, run_id = resolve_model("3f2a9c0e5b7d4e1f8a6b2c3d4e5f6a7b")  # doctest: +SKIP
+    >>> version is None                  # tracked with register=False   # doctest: +SKIP
+    True
+    """
     from mlflow.exceptions import MlflowException
 
     client = _client()
@@ -144,7 +161,15 @@ def _by_alias(client, name: str, alias: str):
 
 
 def version_config(version) -> Config:
-    """The config file that is a registered version's only artifact."""
+    """The config file that is a registered version's only artifact.
+
+    Examples
+    --------
+    >>> from hscore.registry import resolve_version, version_config
+    >>> cfg = version_config(resolve_version("models:/customer-health-score@champion"))  # doctest: +SKIP
+    >>> cfg.provenance["data_window"]["holdout_from"]                                  # doctest: +SKIP
+    '2025-06-01'
+    """
     import mlflow
 
     client = _client()
@@ -160,7 +185,15 @@ def version_config(version) -> Config:
 
 
 def run_config(run_id: str) -> Config:
-    """The calibrated config a calibration run logged (``calibration/config.yaml``)."""
+    """The calibrated config a calibration run logged (``calibration/config.yaml``).
+
+    Examples
+    --------
+    >>> from hscore.registry import run_config
+    >>> cfg = run_config("3f2a9c0e5b7d4e1f8a6b2c3d4e5f6a7b")   # doctest: +SKIP
+    >>> cfg.name                                               # doctest: +SKIP
+    'lifecycle-calibrated'
+    """
     import mlflow
 
     _client()
@@ -191,9 +224,21 @@ def comparison_window(version, cfg: Config | None = None, snapshots=None
 
     The version's calibration run's ``holdout/snapshots.parquet``, or, with ``snapshots``
     (a path or frame), that data's labelled rows on or after the version's holdout start.
-    """
-    import mlflow
 
+    Raises
+    ------
+    HScoreError
+        The version records no holdout start or no run, its run holds no holdout
+        artifact (pass ``snapshots``), or the window has no labelled snapshot.
+
+    Examples
+    --------
+    >>> from hscore.registry import comparison_window, resolve_version
+    >>> version = resolve_version("models:/customer-health-score@challenger")  # doctest: +SKIP
+    >>> window, start, source = comparison_window(version)                    # doctest: +SKIP
+    >>> source                                                                # doctest: +SKIP
+    'runs:/3f2a9c0e5b7d4e1f8a6b2c3d4e5f6a7b/holdout/snapshots.parquet'
+    """
     from hscore.snapshots import read_snapshots
 
     cfg = cfg or version_config(version)
@@ -206,15 +251,12 @@ def comparison_window(version, cfg: Config | None = None, snapshots=None
         if not version.run_id:
             raise HScoreError(f"model: version {version.version} has no calibration run; "
                               "pass --snapshots")
-        with tempfile.TemporaryDirectory(prefix="hscore-window-") as tmp:
-            try:
-                local = mlflow.artifacts.download_artifacts(
-                    run_id=version.run_id, artifact_path=HOLDOUT_ARTIFACT, dst_path=tmp)
-            except Exception as err:  # noqa: BLE001
-                raise HScoreError(f"snapshots: the run of version {version.version} holds no "
-                                  f"{HOLDOUT_ARTIFACT} ({_mlflow_message(err)}); pass "
-                                  "--snapshots") from None
-            window = pd.read_parquet(local)
+        try:
+            window = load_holdout(version.run_id)
+        except Exception as err:  # noqa: BLE001 - any artifact store error means the same
+            raise HScoreError(f"snapshots: the run of version {version.version} holds no "
+                              f"{HOLDOUT_ARTIFACT} ({_mlflow_message(err)}); pass "
+                              "--snapshots") from None
         source = f"runs:/{version.run_id}/{HOLDOUT_ARTIFACT}"
     if window.empty:
         raise HScoreError(f"snapshots: no labelled snapshot on or after the holdout start "
@@ -236,7 +278,24 @@ def compare_versions(configs: dict[str, Config], window: pd.DataFrame, *,
     """Score ``window`` with each config; per stage and pooled (``all``): rows, events, AUC,
     Brier and log-loss of each, and with two configs the paired account-bootstrap ΔAUC
     (first minus second) with its 95% CI. Rows that either config leaves unscored are left
-    out for both, so every figure is on the same rows."""
+    out for both, so every figure is on the same rows.
+
+    Examples
+    --------
+    No store needed: two configs and a window of labelled snapshots.
+
+    >>> from hscore import synth
+    >>> from hscore.config import load_config
+    >>> from hscore.registry import compare_versions
+    >>> history = synth.make_history(n_accounts=150, months=8, seed=4)
+    >>> window = history.frame[history.frame["churned"].notna()]
+    >>> table = compare_versions({"truth": history.truth.as_config(),
+    ...                           "defaults": load_config("lifecycle")}, window, n_bootstrap=20)
+    >>> table["stage"].iloc[-1]
+    'all'
+    >>> [c for c in table.columns if c.startswith("delta_auc")]
+    ['delta_auc', 'delta_auc_low', 'delta_auc_high']
+    """
     from hscore.design import labels
     from hscore.evaluation import auc, bootstrap_auc, brier, log_loss
     from hscore.scorer import HealthScorer
@@ -301,6 +360,12 @@ class PromotionResult:
     holdout_from : str
         The window's first day; ``window`` its first and last snapshot dates; ``source``
         where its rows came from.
+
+    Examples
+    --------
+    >>> from hscore.registry import promote
+    >>> result = promote(tolerance=0.01)          # doctest: +SKIP
+    >>> result.summary()[["stage", "auc_challenger", "auc_champion", "delta_auc"]]  # doctest: +SKIP
     """
 
     challenger: str
@@ -388,6 +453,17 @@ def promote(version=None, *, tolerance: float = DEFAULT_TOLERANCE, force: bool =
     on its window are still shown). The decision and its figures are written as tags
     ``promotion.*`` on the challenger's version; a replaced champion gets
     ``replaced_by``.
+
+    Examples
+    --------
+    >>> from hscore.registry import promote
+    >>> result = promote()               # the version with the alias @challenger  # doctest: +SKIP
+    >>> result.decision, result.promoted                                            # doctest: +SKIP
+    ('promoted', True)
+    >>> result.print_summary()                                                      # doctest: +SKIP
+    challenger v4 vs champion v3 on the snapshots from 2025-06-01 to 2025-11-01 (runs:/...)
+    ...
+    decision: promoted -> @champion is v4 (tolerance 0.005 AUC)
     """
     if not tolerance >= 0:
         raise HScoreError(f"tolerance: must be >= 0, got {tolerance!r}")

@@ -47,6 +47,7 @@ from hscore.config import save_config
 __all__ = ["MODEL_NAME", "EXPERIMENT_NAME", "HOLDOUT_ARTIFACT", "store_root", "tracking_uri",
            "sqlite_path", "artifact_location", "configure", "store_lock", "ensure_experiment",
            "ui_command", "describe_store", "quiet_mlflow", "log_calibration", "TrackingInfo",
+           "HTTP_ENV_DEFAULTS",
            "load_holdout", "holdout_rows", "pyfunc_output", "file_sha256", "frame_sha256"]
 
 MODEL_NAME = "customer-health-score"
@@ -57,8 +58,6 @@ PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 DB_NAME = "mlruns.db"
 ARTIFACTS_DIR = "mlartifacts"
 
-_log = logging.getLogger(__name__)
-
 
 # ------------------------------------------------------------------ the store
 def store_root() -> Path:
@@ -67,6 +66,12 @@ def store_root() -> Path:
     ``HSCORE_HOME`` if set; else the source checkout hscore is installed from
     (an editable install: the folder with ``pyproject.toml`` above the package);
     else the working directory.
+
+    Examples
+    --------
+    >>> from hscore.tracking import store_root
+    >>> store_root()                    # doctest: +SKIP
+    PosixPath('/home/me/hscore')
     """
     if os.environ.get("HSCORE_HOME"):
         return Path(os.environ["HSCORE_HOME"]).expanduser().resolve()
@@ -77,12 +82,30 @@ def store_root() -> Path:
 
 
 def tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<root>/mlruns.db``."""
+    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<root>/mlruns.db``.
+
+    Examples
+    --------
+    >>> from hscore.tracking import tracking_uri
+    >>> tracking_uri()                  # doctest: +SKIP
+    'sqlite:////home/me/hscore/mlruns.db'
+    """
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store_root() / DB_NAME}"
 
 
 def sqlite_path(uri: str | None = None) -> Path | None:
-    """The database file of a ``sqlite:///`` URI (``None`` for any other store)."""
+    """The database file of a ``sqlite:///`` URI (``None`` for any other store).
+
+    Examples
+    --------
+    >>> from hscore.tracking import sqlite_path
+    >>> str(sqlite_path("sqlite:////data/hscore/mlruns.db"))
+    '/data/hscore/mlruns.db'
+    >>> str(sqlite_path("sqlite:///file:/data/hscore/mlruns.db?mode=ro&uri=true"))
+    '/data/hscore/mlruns.db'
+    >>> sqlite_path("http://mlflow.example:5000") is None
+    True
+    """
     uri = uri or tracking_uri()
     if not uri.startswith("sqlite:///"):
         return None
@@ -94,7 +117,16 @@ def sqlite_path(uri: str | None = None) -> Path | None:
 
 def artifact_location(uri: str | None = None, experiment: str | None = None) -> str | None:
     """Where artifacts go: ``mlartifacts`` beside a SQLite file (``mlartifacts/<experiment>``
-    for one experiment), as a ``file://`` URI; ``None`` (the store's default) otherwise."""
+    for one experiment), as a ``file://`` URI; ``None`` (the store's default) otherwise.
+
+    Examples
+    --------
+    >>> from hscore.tracking import artifact_location
+    >>> artifact_location("sqlite:////data/hscore/mlruns.db", "hscore-calibration")
+    'file:///data/hscore/mlartifacts/hscore-calibration'
+    >>> artifact_location("http://mlflow.example:5000") is None
+    True
+    """
     db = sqlite_path(uri)
     if db is None:
         return None
@@ -102,12 +134,26 @@ def artifact_location(uri: str | None = None, experiment: str | None = None) -> 
     return (root / _key(experiment).replace(" ", "_") if experiment else root).as_uri()
 
 
+#: For a tracking server: MLflow's defaults (7 retries with exponential backoff, a 120 s
+#: timeout per request) keep a command waiting for minutes on a server that is down.
+#: Set only when the environment does not set them already.
+HTTP_ENV_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
+
+
 def configure() -> str:
     """Point mlflow's tracking and registry at the store and return its URI.
 
     (mlflow records this in ``os.environ``, so child processes inherit the store.)
     Raises ``OSError`` when a SQLite store's folder does not exist (SQLite would
-    otherwise fail later with a less helpful message).
+    otherwise fail later with a less helpful message). For an ``http(s)`` store it
+    sets :data:`HTTP_ENV_DEFAULTS` (one retry, 15 s timeout) unless the environment
+    sets those variables, so an unreachable server fails in seconds.
+
+    Examples
+    --------
+    >>> from hscore import tracking
+    >>> tracking.configure()            # doctest: +SKIP
+    'sqlite:////home/me/hscore/mlruns.db'
     """
     import mlflow
 
@@ -115,6 +161,9 @@ def configure() -> str:
     db = sqlite_path(uri)
     if db is not None and not db.parent.is_dir():
         raise OSError(f"tracking store folder does not exist: {db.parent} (from {uri})")
+    if uri.lower().startswith(("http://", "https://")):
+        for name, value in HTTP_ENV_DEFAULTS.items():
+            os.environ.setdefault(name, value)
     # One store for runs and registry. (MLFLOW_REGISTRY_URI is not read: mlflow's own
     # set_registry_uri writes it into os.environ, so it leaks into child processes.)
     mlflow.set_tracking_uri(uri)
@@ -130,6 +179,15 @@ def store_lock():
     (and a fresh database runs its schema migration on first use), so two
     processes writing at once can hit "database is locked" or a half-migrated
     schema. Other stores (a tracking server) handle their own concurrency.
+
+    Examples
+    --------
+    >>> import mlflow                   # doctest: +SKIP
+    >>> from hscore.tracking import configure, store_lock
+    >>> with store_lock():              # doctest: +SKIP
+    ...     configure()
+    ...     with mlflow.start_run():
+    ...         mlflow.log_metric("auc", 0.91)
     """
     db = sqlite_path()
     try:
@@ -148,7 +206,14 @@ def store_lock():
 
 
 def ui_command(uri: str | None = None) -> str:
-    """The ``mlflow ui`` command that opens this store in the browser."""
+    """The ``mlflow ui`` command that opens this store in the browser.
+
+    Examples
+    --------
+    >>> from hscore.tracking import ui_command
+    >>> print(ui_command("sqlite:////data/hscore/mlruns.db"))
+    mlflow ui --backend-store-uri sqlite:////data/hscore/mlruns.db --default-artifact-root file:///data/hscore/mlartifacts
+    """
     uri = uri or tracking_uri()
     if sqlite_path(uri) is None:
         return f"open {uri} in a browser (a tracking server)" if uri.startswith("http") \
@@ -158,7 +223,16 @@ def ui_command(uri: str | None = None) -> str:
 
 
 def describe_store() -> str:
-    """Where the MLflow store is and the command that opens it (for the README and demo)."""
+    """Where the MLflow store is and the command that opens it (for the README and demo).
+
+    Examples
+    --------
+    >>> from hscore.tracking import describe_store
+    >>> print(describe_store())         # doctest: +SKIP
+    MLflow store: sqlite:////home/me/hscore/mlruns.db
+      artifacts:  file:///home/me/hscore/mlartifacts
+      open it with: mlflow ui --backend-store-uri sqlite:////home/me/hscore/mlruns.db ...
+    """
     uri = tracking_uri()
     lines = [f"MLflow store: {uri}"]
     if sqlite_path(uri) is not None:
@@ -168,8 +242,27 @@ def describe_store() -> str:
 
 
 def quiet_mlflow() -> None:
-    """Keep MLflow's INFO chatter (table creation, "Created version ...") off the console;
-    the CLI prints its own one-line summaries."""
+    """Keep MLflow's logged INFO chatter ("Creating initial MLflow database tables",
+    "Validating input example ...") off the console; the CLI prints its own one-line
+    summaries.
+
+    ``import mlflow`` configures its loggers (level INFO), so it is imported first:
+    levels set before that import would be reset by it. The lines MLflow prints
+    itself ("Successfully registered model", "Created version") are not logged;
+    redirect stderr around the call that registers to keep them off.
+
+    Examples
+    --------
+    >>> import logging
+    >>> from hscore.tracking import quiet_mlflow
+    >>> quiet_mlflow()
+    >>> logging.getLogger("mlflow").getEffectiveLevel() == logging.WARNING
+    True
+    """
+    import importlib
+
+    importlib.import_module("mlflow")   # sets mlflow's logger levels; ours must come after
+
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
@@ -181,6 +274,15 @@ def ensure_experiment(name: str = EXPERIMENT_NAME) -> str:
     Notebooks and ``experiments/`` should create their experiments with this rather than
     ``mlflow.set_experiment``, whose default artifact location is ``./mlruns`` of the
     working directory.
+
+    Examples
+    --------
+    >>> import mlflow                   # doctest: +SKIP
+    >>> from hscore.tracking import configure, ensure_experiment
+    >>> configure()                     # doctest: +SKIP
+    >>> exp_id = ensure_experiment("usage-vs-pulse")            # doctest: +SKIP
+    >>> with mlflow.start_run(experiment_id=exp_id):            # doctest: +SKIP
+    ...     mlflow.log_metric("delta_auc", 0.04)
     """
     import mlflow
 
@@ -207,7 +309,18 @@ def _without_mlflow_hints():
 
 
 def pyfunc_output(scores: pd.DataFrame) -> pd.DataFrame:
-    """The scorer's frame with categoricals as plain strings (what MLflow schemas know)."""
+    """The scorer's frame with categoricals as plain strings (what MLflow schemas know).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from hscore.tracking import pyfunc_output
+    >>> scores = pd.DataFrame({"score": [71.5, None],
+    ...                        "band": pd.Categorical(["healthy", None])})
+    >>> out = pyfunc_output(scores)
+    >>> out["band"].tolist(), str(out["band"].dtype)
+    (['healthy', None], 'object')
+    """
     out = scores.copy()
     for col in ("stage", "band"):
         if col in out.columns:
@@ -215,39 +328,70 @@ def pyfunc_output(scores: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: Input columns typed by the example in the signature; every other column is numeric.
+_TYPED_INPUTS = ("account_id", "snapshot_date", "stage", "segment")
+_REQUIRED_INPUTS = {"account_id", "snapshot_date", "stage", "seats"}
+
+
 def _input_example(frame: pd.DataFrame, per_stage: int = 2) -> pd.DataFrame:
-    """A few rows of each stage (so the example exercises every stage of the config)."""
+    """A few rows of each stage (so the example exercises every stage of the config).
+
+    Whole-number columns (seats, counts) become float64: a later frame may miss values
+    in them, and an integer example would suggest they cannot be missing.
+    """
     if "stage" in frame.columns:
         rows = frame.groupby("stage", sort=False, observed=True).head(per_stage)
     else:
         rows = frame.head(per_stage * 2)
-    return rows.reset_index(drop=True)
+    rows = rows.reset_index(drop=True)
+    for col in rows.columns:
+        if col not in _TYPED_INPUTS and (pd.api.types.is_integer_dtype(rows[col])
+                                         or pd.api.types.is_bool_dtype(rows[col])):
+            rows[col] = rows[col].to_numpy(dtype="float64", na_value=float("nan"))
+    return rows
 
 
 def _signature(example: pd.DataFrame, output: pd.DataFrame):
-    """Input and output schema, typed like the calibration data. Only the identifying columns
-    are required: a frame without, say, the churn label or a metric still scores."""
+    """Input and output schema. Only the identifying columns are required: a frame without,
+    say, the churn label or a metric still scores.
+
+    The identifying columns are typed like the example. The numeric columns (metrics,
+    seats, the label) accept any type: MLflow's ``double`` refuses ``int64`` and nullable
+    ``Int64`` columns and ``long`` refuses missing values, while the scorer reads all of
+    these (and names the column of a bad value itself), so the registered model accepts
+    every frame :class:`~hscore.scorer.HealthScorer` accepts.
+    """
     from mlflow.models import infer_signature
-    from mlflow.types.schema import ColSpec, Schema
+    from mlflow.types.schema import AnyType, ColSpec, Schema
 
     with _without_mlflow_hints():
         sig = infer_signature(example, output)
-    required = {"account_id", "snapshot_date", "stage", "seats"}
-    sig.inputs = Schema([ColSpec(spec.type, spec.name, required=spec.name in required)
-                         for spec in sig.inputs.inputs])
+    sig.inputs = Schema([
+        ColSpec(spec.type if spec.name in _TYPED_INPUTS else AnyType(), spec.name,
+                required=spec.name in _REQUIRED_INPUTS)
+        for spec in sig.inputs.inputs])
     return sig
 
 
 # --------------------------------------------------------------- the run
 @dataclass
 class TrackingInfo:
-    """Where a tracked calibration landed."""
+    """Where a tracked calibration landed (what :func:`log_calibration` returns).
+
+    Examples
+    --------
+    >>> from hscore.tracking import TrackingInfo
+    >>> info = TrackingInfo("3f2a9c", "4", "sqlite:////data/hscore/mlruns.db", "1")
+    >>> info.model_uri
+    'models:/customer-health-score/4'
+    >>> print(info)
+    tracked run 3f2a9c in sqlite:////data/hscore/mlruns.db; registered customer-health-score version 4 as @challenger
+    """
 
     run_id: str
     model_version: str | None
     tracking_uri: str
     experiment_id: str
-    plots_note: str | None = None
 
     @property
     def model_uri(self) -> str | None:
@@ -261,6 +405,19 @@ class TrackingInfo:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, as hex (the ``data.sha256`` tag of a run).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from hscore.tracking import file_sha256
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "snapshots.csv"
+    ...     _ = path.write_bytes(b"abc")
+    ...     file_sha256(path)
+    'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'
+    """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -269,7 +426,18 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def frame_sha256(frame: pd.DataFrame) -> str:
-    """A content hash of a frame (values and column names, not the index)."""
+    """A content hash of a frame (values and column names, not the index).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from hscore.tracking import frame_sha256
+    >>> frame = pd.DataFrame({"seats": [10, 25]})
+    >>> frame_sha256(frame) == frame_sha256(frame.set_axis([7, 8]))     # the index does not count
+    True
+    >>> frame_sha256(frame) == frame_sha256(frame.rename(columns={"seats": "users"}))
+    False
+    """
     h = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
     h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return h.hexdigest()
@@ -277,7 +445,19 @@ def frame_sha256(frame: pd.DataFrame) -> str:
 
 def holdout_rows(frame: pd.DataFrame, holdout_from) -> pd.DataFrame:
     """The labelled snapshots on or after ``holdout_from``: the calibration's holdout window,
-    the rows promotion compares challenger and champion on."""
+    the rows promotion compares challenger and champion on.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from hscore.tracking import holdout_rows
+    >>> frame = pd.DataFrame({"account_id": ["a", "a", "a"],
+    ...                       "snapshot_date": ["2025-01-01", "2025-02-01", "2025-03-01"],
+    ...                       "churned": [0.0, 1.0, None]})          # March: not yet known
+    >>> holdout_rows(frame, "2025-02-01")
+      account_id snapshot_date  churned
+    0          a    2025-02-01      1.0
+    """
     dates = pd.to_datetime(frame["snapshot_date"])
     labelled = frame["churned"].notna() if "churned" in frame.columns else False
     keep = (dates >= pd.Timestamp(holdout_from)) & labelled
@@ -349,27 +529,13 @@ def _write_tables(result, folder: Path) -> None:
         pd.concat(cv, ignore_index=True).to_csv(folder / "cv_strength.csv", index=False)
 
 
-# ---- PLOTS: the one place that knows hscore.plots (written separately). Until it provides
-# ---- all three figure functions the run skips the plots and says so (tag `plots`, a logged
-# ---- warning). To make plots mandatory, replace the two early returns with a raise.
-_PLOT_FUNCTIONS = {"weights": "weights", "calibration_curve": "calibration_curve",
-                   "roc": "roc"}
+def _write_plots(result, folder: Path) -> None:
+    """``weights.png``, ``calibration_curve.png`` and ``roc.png``, one panel per stage."""
+    from hscore import plots
 
-
-def _write_plots(result, folder: Path) -> str | None:
-    """Write ``<kind>.png`` (one panel per stage) for each figure; return a note when plots
-    were skipped."""
-    try:
-        from hscore import plots
-    except ImportError:
-        return "skipped: hscore.plots is not available"
-    missing = [f for f in _PLOT_FUNCTIONS.values() if not callable(getattr(plots, f, None))]
-    if missing:
-        return f"skipped: hscore.plots lacks {', '.join(missing)}"
-    for kind, fname in _PLOT_FUNCTIONS.items():
-        getattr(plots, fname)(result).savefig(folder / f"{kind}.png", dpi=100)
-    return None
-# ---- END PLOTS
+    plots.weights(result).savefig(folder / "weights.png", dpi=100)
+    plots.calibration_curve(result).savefig(folder / "calibration_curve.png", dpi=100)
+    plots.roc(result).savefig(folder / "roc.png", dpi=100)
 
 
 def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, register: bool = True,
@@ -415,6 +581,17 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
       the window :func:`hscore.registry.promote` scores challenger and champion on);
     - the registered model: a models-from-code pyfunc (:mod:`hscore.pyfunc_model`) whose only
       artifact is ``config.yaml``, with signature and input example.
+
+    Examples
+    --------
+    >>> from hscore.calibrate import calibrate
+    >>> from hscore.snapshots import read_snapshots
+    >>> from hscore.tracking import log_calibration
+    >>> frame = read_snapshots("snapshots.csv")                              # doctest: +SKIP
+    >>> result = calibrate(frame, "lifecycle")                               # doctest: +SKIP
+    >>> info = log_calibration(result, frame=frame, snapshots_path="snapshots.csv")  # doctest: +SKIP
+    >>> info.model_uri                                                       # doctest: +SKIP
+    'models:/customer-health-score/4'
     """
     import mlflow
 
@@ -436,7 +613,7 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
         for sub in ("calibration", "plots", "holdout"):
             (folder / sub).mkdir()
         _write_tables(result, folder / "calibration")
-        plots_note = _write_plots(result, folder / "plots")
+        _write_plots(result, folder / "plots")
         holdout.to_parquet(folder / HOLDOUT_ARTIFACT, index=False)
         example = _input_example(frame)
         signature = _signature(example, pyfunc_output(HealthScorer(cfg).score(example)))
@@ -461,7 +638,6 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
                     "data.holdout_window": str(window.get("holdout")),
                     "holdout.rows": str(len(holdout)),
                     "holdout.sha256": frame_sha256(holdout),
-                    "plots": plots_note or "logged",
                 })
                 mlflow.log_metrics(_metrics(result))
                 mlflow.log_artifacts(str(folder / "calibration"), artifact_path="calibration")
@@ -471,9 +647,7 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
                 if register:
                     version = _register(result, folder, example, signature, run_id, data_hash)
                     mlflow.set_tag("registered_version", version)
-    if plots_note:
-        _log.warning("calibration run %s: plots %s", run_id, plots_note)
-    return TrackingInfo(run_id, version, uri, exp_id, plots_note)
+    return TrackingInfo(run_id, version, uri, exp_id)
 
 
 def _register(result, folder: Path, example, signature, run_id: str, data_hash: str) -> str:
@@ -510,7 +684,18 @@ def _register(result, folder: Path, example, signature, run_id: str, data_hash: 
 
 
 def load_holdout(run_id: str) -> pd.DataFrame:
-    """The holdout snapshots a calibration run logged (``holdout/snapshots.parquet``)."""
+    """The holdout snapshots a calibration run logged (``holdout/snapshots.parquet``).
+
+    Raises MLflow's own error when the run or the artifact does not exist
+    (:func:`hscore.registry.comparison_window` turns it into an ``HScoreError``).
+
+    Examples
+    --------
+    >>> from hscore.tracking import load_holdout
+    >>> window = load_holdout("3f2a9c0e5b7d4e1f8a6b2c3d4e5f6a7b")     # doctest: +SKIP
+    >>> window["snapshot_date"].min()                                  # doctest: +SKIP
+    Timestamp('2025-06-01 00:00:00')
+    """
     import mlflow
 
     configure()

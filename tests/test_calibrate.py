@@ -386,6 +386,98 @@ def test_bootstrap_resamples_whole_accounts(frame):
         np.testing.assert_allclose(twice.stages_[s].weights_ci, fit.weights_ci, atol=1e-4)
 
 
+def test_cross_validation_pulls_each_fold_toward_its_own_k(frame, result):
+    """At infinite strength the fold's model is b = k_f v0 with the intercept refitted, i.e.
+    the two-parameter logistic fit of churn on the input score over the fold's training rows
+    alone. Its held-out log-loss is the CV table's ``inf`` row; a k fitted on every training
+    row (the test fold's labels included) gives a different number."""
+    for s, fit in result.stages_.items():
+        X, y = train_xy(frame, fit)
+        score = X @ fit.input_weights
+        total = 0.0
+        for f in np.unique(fit.cv_fold):
+            tr, te = fit.cv_fold != f, fit.cv_fold == f
+            # sm.Logit(y[tr], add_constant(score[tr])).fit(): the fold's own k (= -slope)
+            ref = sm.Logit(y[tr], sm.add_constant(score[tr])).fit(disp=0)
+            p = ref.predict(sm.add_constant(score[te]))
+            total += sk_log_loss(y[te], p, normalize=False)
+        got = fit.cv.set_index("strength").loc[np.inf, "cv_log_loss"]
+        assert got == pytest.approx(total / len(y), rel=1e-7), s
+
+
+def _thin_s2_frame():
+    """Stage s2 has too few churn events to calibrate: it keeps the input weights (with a
+    probability mapping from k) and has no unconstrained reference model."""
+    truth = {"s1": TRUTH["s1"], "s2": (-2.0, {"m4": 1.0, "m5": 0.7, "m6": 2.5})}
+    return make_frame(truth, n_accounts=100, seed=7)
+
+
+def test_pooled_rows_compare_every_model_on_the_same_rows(result):
+    frame = _thin_s2_frame()
+    res = fit_quietly(frame, n_bootstrap=0)
+    assert "thin" in res.stages_["s2"].status and res.stages_["s2"].reference is None
+    q = res.quality_.set_index(["stage", "model"])
+    held = sum(f.n_holdout_rows for f in res.stages_.values())
+    pooled = q.loc["all"]
+    # No pooled reference row: it would cover stage s1 only.
+    assert set(pooled.index) == {"calibrated", "input"}
+    assert (pooled["rows"] == held).all()
+    # The pooled calibrated figures are those of the whole holdout as the calibrated
+    # config scores it, each stage with its own probability mapping.
+    rows = np.concatenate([f.holdout_rows for f in res.stages_.values()])
+    hold = frame.iloc[rows]
+    y = hold["churned"].to_numpy()
+    p = HealthScorer(res.config).score(hold, trend=False)["churn_probability"].to_numpy()
+    assert pooled.loc["calibrated", "brier"] == pytest.approx(brier_score_loss(y, p), rel=1e-9)
+    assert pooled.loc["calibrated", "auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    # Where every stage has every model, all three are pooled, on the same rows.
+    pooled = result.quality_.set_index(["stage", "model"]).loc["all"]
+    assert set(pooled.index) == {"calibrated", "input", "reference"}
+    assert (pooled["rows"] == sum(f.n_holdout_rows for f in result.stages_.values())).all()
+
+
+def test_weights_fixed_at_the_input_report_no_ci_not_a_zero_width_one():
+    res = fit_quietly(_thin_s2_frame(), n_bootstrap=10)
+    kept, fitted = res.stages_["s2"], res.stages_["s1"]
+    assert kept.weights_ci is None and kept.component_ci is None
+    assert fitted.weights_ci.shape == (3, 2) and np.all(fitted.weights_ci[:, 1]
+                                                        > fitted.weights_ci[:, 0])
+    table = res.summary()
+    ci = table[["ci_low", "ci_high"]]
+    assert ci[table["stage"] == "s2"].isna().all().all()
+    assert ci[table["stage"] == "s1"].notna().all().all()
+    comp = res.component_summary()
+    assert comp.loc[comp["stage"] == "s2", ["ci_low", "ci_high"]].isna().all().all()
+    lines = res.weight_lines().splitlines()
+    for j, w in enumerate(kept.input_weights):
+        line = next(x for x in lines if f" m{4 + j} " in x)
+        assert line.endswith(f"{w:.3f} -> {w:.3f} (fixed at the input weights; no bootstrap CI)")
+    for j, (lo, hi) in enumerate(fitted.weights_ci):
+        line = next(x for x in lines if f" m{1 + j} " in x)
+        assert line.endswith(f"[{lo:.3f}, {hi:.3f}]")
+
+
+def test_infinite_strength_reports_no_ci_and_no_bootstrap_no_note(frame):
+    res = fit_quietly(frame, strengths=[np.inf], n_bootstrap=10)
+    for fit in res.stages_.values():
+        assert fit.strength == np.inf and fit.weights_ci is None
+        np.testing.assert_array_equal(fit.weights, fit.input_weights)
+    assert res.summary()[["ci_low", "ci_high"]].isna().all().all()
+    assert res.weight_lines().count("(fixed at the input weights; no bootstrap CI)") == 6
+    bare = fit_quietly(frame, strengths=[np.inf], n_bootstrap=0)
+    assert "no bootstrap CI" not in bare.weight_lines() and "[" not in bare.weight_lines()
+
+
+def test_print_summary_can_leave_the_warnings_to_the_caller(capsys):
+    res = fit_quietly(_thin_s2_frame(), n_bootstrap=0)
+    warning = "warning: stage 's2': only"
+    res.print_summary()
+    assert capsys.readouterr().out.count(warning) == 1
+    res.print_summary(warnings=False)
+    out = capsys.readouterr().out
+    assert warning not in out and "holdout quality" in out
+
+
 # ------------------------------------------------------ 4. thin / awkward
 def _assert_finite(res, tmp_path):
     """No NaN weight anywhere, and the config still round-trips through YAML."""
@@ -393,7 +485,9 @@ def _assert_finite(res, tmp_path):
     assert load_config(path) == res.config
     for fit in res.stages_.values():
         assert np.all(np.isfinite(fit.weights)) and fit.weights.sum() == pytest.approx(1.0)
-        assert np.all(np.isfinite(fit.weights_ci))
+        # A stage kept at the input weights has no CI at all (not a zero-width one).
+        kept = fit.status.startswith("kept input weights")
+        assert (fit.weights_ci is None) if kept else np.all(np.isfinite(fit.weights_ci))
     for stage in res.config.stages.values():
         assert all(np.isfinite(w) for w in stage.metric_weights().values())
 
@@ -469,7 +563,7 @@ def test_churned_not_zero_or_one_is_a_clear_error(frame, bad):
     broken["churned"] = broken["churned"].astype(object)
     broken.loc[[5, 17], "churned"] = bad
     with pytest.raises(DataError, match=r"column 'churned': .*\(2 rows; first accounts: "
-                                        r"s1-0000, s1-0001\)"):
+                                        r"s1-0000, s1-0001; first rows: 5, 17\)"):
         calibrate(broken, make_config(), holdout_from=HOLDOUT)
 
 

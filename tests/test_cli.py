@@ -95,6 +95,27 @@ def test_calibrate_tracks_registers_and_writes_the_config(loop, expected_config)
     assert f"wrote calibrated config to {home / 'calibrated.yaml'}" in out
 
 
+def test_tracked_calibrate_records_its_run_and_version_in_the_written_config(loop,
+                                                                             monkeypatch):
+    from mlflow import MlflowClient
+
+    from hscore.registry import version_config
+
+    home, _steps = loop
+    point_at(monkeypatch, home)
+    tracking.configure()
+    version = MlflowClient().get_model_version(NAME, "1")
+    written = load_config(home / "calibrated.yaml")
+    prov = written.provenance
+    assert prov["run_id"] == version.run_id
+    assert prov["model"]["name"] == NAME and prov["model"]["version"] == "1"
+    # Otherwise the file is the registered config: same weights, same calibration record.
+    registered = version_config(version)
+    assert written.stages == registered.stages
+    assert {k: v for k, v in prov.items() if k not in ("run_id", "model")} == \
+        registered.provenance
+
+
 def test_promote_and_export_through_the_cli(loop, expected_config):
     home, steps = loop
     code, out, err = steps["promote"]
@@ -151,6 +172,26 @@ def test_score_and_compare_wiring(data, tmp_path):
         verdict = compare(frame, "lifecycle", "maturity", "feature_adoption_rate", "csm_pulse",
                           n_bootstrap=50, seed=2, horizon_days=30).verdict
     assert f"verdict: {verdict}" in out
+
+
+@pytest.mark.slow
+def test_demo_reads_without_mlflow_chatter(tmp_path):
+    """`hscore demo` in a real process on a fresh store: the analyst sees the demo's own
+    sections, not MLflow's logged INFO lines (database creation, input example validation)
+    nor the lines it prints itself on registering a model."""
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MLFLOW_REGISTRY_URI"}
+    env.update(HSCORE_HOME=str(tmp_path), MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/mlruns.db")
+    done = subprocess.run([sys.executable, "-m", "hscore.cli", "demo", "--accounts", "300",
+                           "--months", "12", "--out-dir", str(tmp_path / "demo")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "== 7. latest month" in done.stdout
+    assert "registered customer-health-score version 1 as @challenger" in done.stdout
+    both = done.stdout + done.stderr
+    for chatter in ("INFO", "Creating initial MLflow database tables", "Validating input",
+                    "Successfully registered model", "Created version"):
+        assert chatter not in both, chatter
+    assert done.stderr == ""
 
 
 # ---------------------------------------------------------------- exit codes
@@ -221,6 +262,26 @@ def broken_store(request, tmp_path_factory, monkeypatch):
         monkeypatch.setenv("MLFLOW_TRACKING_URI",
                            f"sqlite:///file:{home / 'mlruns.db'}?mode=ro&uri=true")
     return request.param
+
+
+def test_unreachable_tracking_server_fails_fast_on_its_own(data, tmp_path):
+    """Without MLFLOW_HTTP_REQUEST_* in the environment, hscore itself limits the retries and
+    the timeout for a tracking server: MLflow's defaults (7 retries with backoff, 120 s per
+    request) would keep the command waiting for minutes. A real process, so nothing set
+    in this test process can help it."""
+    env = {k: v for k, v in __import__("os").environ.items()
+           if not k.startswith(("MLFLOW_HTTP_REQUEST", "MLFLOW_REGISTRY_URI"))}
+    uri = f"http://127.0.0.1:{_closed_port()}"
+    env["MLFLOW_TRACKING_URI"] = uri
+    out_file = tmp_path / "calibrated.yaml"
+    done = subprocess.run([sys.executable, "-m", "hscore.cli", "calibrate", "--snapshots",
+                           str(data), *FAST, "--out", str(out_file)],
+                          capture_output=True, text=True, env=env, timeout=150)
+    assert done.returncode == 0, done.stderr
+    assert load_config(out_file).stages
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"warning: tracking failed ({uri})"), done.stderr
+    assert "max retries" in last.lower() or "connection" in last.lower(), last
 
 
 @pytest.mark.parametrize("require", [False, True])

@@ -67,7 +67,7 @@ def _one_error_line(capsys) -> str:
 @pytest.mark.parametrize("change, expected", [
     (lambda f: f.drop(columns="churned"), "error: column 'churned': required column is missing"),
     (lambda f: f.assign(churned=f["churned"].astype(object).where(f.index != 3, "yes")),
-     "error: column 'churned': values that are not 0/1 (1 row; first accounts: s1-0000)"),
+     "error: column 'churned': values that are not 0/1 (1 row; first accounts: s1-0000; first rows: 3)"),
     (lambda f: f.drop(columns="m6"), "error: column 'm6': metric column is missing"),
     (lambda f: f.assign(churned=f["churned"] * 0), "error: column 'churned': no churn events"),
 ])
@@ -98,3 +98,21 @@ def test_cli_stage_without_churn_warns_and_succeeds(files, capsys):
     assert "warning: stage 's2': no churn events in the training window" in err
     written = load_config(folder / "out.yaml")
     assert written.stages["s2"].metric_weights() == make_config().stages["s2"].metric_weights()
+
+
+def test_cli_prints_each_warning_once(files, capsys):
+    """Warnings go to stderr; the printed summary on stdout does not repeat them."""
+    folder, frame = files
+    quiet = frame.copy()
+    quiet.loc[(quiet["stage"] == "s2") & quiet["churned"].notna(), "churned"] = 0.0
+    quiet.to_csv(folder / "quiet.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        api = calibrate(quiet, make_config(), holdout_from=HOLDOUT, n_bootstrap=15)
+    expected = [f"warning: stage '{s}': {w}" for s, f in api.stages_.items() for w in f.warnings]
+    assert expected
+    assert _run(files, snapshots="quiet.csv") == 0
+    captured = capsys.readouterr()
+    for line in expected:
+        assert captured.err.count(line) == 1, line
+        assert line not in captured.out

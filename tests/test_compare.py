@@ -398,6 +398,26 @@ def test_cli_prints_table_and_verdict(snapshots_csv, capsys):
     assert "churned_at_risk" in out and "of churned vs" in out
 
 
+def test_cli_prints_each_warning_once(tmp_path, capsys):
+    """Warnings go to stderr; the printed summary on stdout does not repeat them."""
+    frame = _maturity_frame(n_accounts=20, per_account=2, seed=4)
+    path = tmp_path / "few.csv"
+    frame.to_csv(path, index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = compare(frame, "lifecycle", "maturity", "feature_adoption_rate",
+                           "csm_pulse", n_bootstrap=50, seed=1).warnings
+    assert any("only 20 accounts" in w for w in expected)
+    rc = main(["compare", "--snapshots", str(path), "--config", "lifecycle", "--stage",
+               "maturity", "feature_adoption_rate", "csm_pulse", "--bootstrap", "50",
+               "--seed", "1"])
+    captured = capsys.readouterr()
+    assert rc == 0 and "verdict:" in captured.out
+    for w in expected:
+        assert (captured.out + captured.err).count(w) == 1, w
+        assert w in captured.err
+
+
 @pytest.mark.parametrize("args, field", [
     (["--stage", "maturity", "feature_adoption_rate", "nps"], "b: 'nps'"),
     (["--stage", "maturity", "csm_pulse", "csm_pulse"], "a, b:"),

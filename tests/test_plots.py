@@ -120,6 +120,22 @@ def test_weights_without_bootstrap_draw_no_cis(history):
                                [p.get_width() for p in _bars(ax, "input config")])
 
 
+def test_weights_fixed_at_the_input_draw_no_zero_width_cis():
+    """A stage kept at its input weights has no CI (NaN in the summary): no CI line, where a
+    zero-width one would read as certainty. The calibrated stage beside it keeps its CIs."""
+    from test_calibrate import _thin_s2_frame, fit_quietly
+
+    res = fit_quietly(_thin_s2_frame(), n_bootstrap=10)
+    assert "thin" in res.stages_["s2"].status
+    fig = plots.weights(res)
+    fitted, kept = fig.axes
+    assert not [c for c in kept.collections if isinstance(c, LineCollection)]
+    (ci_lines,) = [c for c in fitted.collections if isinstance(c, LineCollection)]
+    segs = np.array([s[:, 0] for s in ci_lines.get_segments()])
+    np.testing.assert_allclose(segs, res.stages_["s1"].weights_ci)
+    assert "95% bootstrap CI" in [t.get_text() for t in fig.legends[0].get_texts()]
+
+
 def test_unknown_stage_is_a_clear_error(result):
     with pytest.raises(HScoreError, match="stage: 'nope' is not a calibrated stage"):
         plots.roc(result, stage="nope")
@@ -196,8 +212,7 @@ def test_roc_curves_have_the_holdout_auc_as_area(result):
 def test_roc_without_kept_holdout_predictions_still_draws(result):
     class Bare:   # a fit that keeps no holdout predictions (an older result)
         def __init__(self, fit):
-            self.__dict__.update({k: v for k, v in vars(fit).items()
-                                  if k not in ("holdout", "_holdout")})
+            self.__dict__.update({k: v for k, v in vars(fit).items() if k != "holdout"})
 
     class Result:
         stages_ = {s: Bare(f) for s, f in result.stages_.items()}

@@ -152,6 +152,21 @@ def test_window_is_the_holdout_the_run_logged_or_the_same_rows_of_a_file(client,
     assert len(logged) == int(((frame["snapshot_date"] >= start) & frame["churned"].notna()).sum())
 
 
+def test_a_run_without_the_holdout_artifact_is_a_clear_error(client, data):
+    """A version whose run logged no holdout (made outside `hscore calibrate`): one
+    HScoreError that says to pass --snapshots, not MLflow's own exception."""
+    v2 = resolve_version(2)
+    exp = client.get_experiment_by_name(tracking.EXPERIMENT_NAME)
+    bare_run = client.create_run(exp.experiment_id)
+    client.set_terminated(bare_run.info.run_id)
+    bare = client.create_model_version(NAME, v2.source, run_id=bare_run.info.run_id)
+    with pytest.raises(HScoreError, match=r"^snapshots: the run of version 3 holds no "
+                                          r"holdout/snapshots.parquet .*pass --snapshots"):
+        comparison_window(bare, version_config(v2))
+    window, _, source = comparison_window(bare, version_config(v2), snapshots=data[0])
+    assert source == str(data[0]) and len(window) > 0
+
+
 # ---------------------------------------------------------------- promotion
 def test_first_version_becomes_champion(client, expected):
     result = promote(1)

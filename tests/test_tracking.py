@@ -8,6 +8,7 @@ calibration result and with values computed here (file hashes, holdout rows, sco
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import sqlite3
@@ -70,6 +71,12 @@ def client(store, tracked, monkeypatch):
     return MlflowClient()
 
 
+def _png_size(path: Path) -> tuple[int, int]:
+    """Width and height from the PNG header (IHDR)."""
+    head = path.read_bytes()[16:24]
+    return int.from_bytes(head[:4], "big"), int.from_bytes(head[4:], "big")
+
+
 # ---------------------------------------------------------------- the store
 def test_default_store_is_one_absolute_sqlite_file_with_artifacts_beside_it(tmp_path,
                                                                            monkeypatch):
@@ -106,6 +113,46 @@ def test_the_printed_ui_store_is_the_store_the_run_went_to(tracked, store, clien
     run = client.get_run(tracked.run_id)
     assert run.info.artifact_uri.startswith((store / "mlartifacts").as_uri())
     assert not (Path.cwd() / "mlruns").exists()
+
+
+@pytest.mark.parametrize("uri, limited", [("http://tracking.example:5000", True),
+                                           ("https://tracking.example", True),
+                                           ("sqlite:///{tmp}/mlruns.db", False)])
+def test_configure_limits_retries_and_timeout_for_a_tracking_server(tmp_path, monkeypatch,
+                                                                    uri, limited):
+    names = ["MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"]
+    for name in names:   # set, then unset: monkeypatch restores "unset" after the test
+        monkeypatch.setenv(name, "x")
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri.format(tmp=tmp_path))
+    tracking.configure()
+    from mlflow.environment_variables import (MLFLOW_HTTP_REQUEST_MAX_RETRIES,
+                                              MLFLOW_HTTP_REQUEST_TIMEOUT)
+
+    # mlflow's own readers see the values (so the names are the ones it reads).
+    if limited:
+        assert (MLFLOW_HTTP_REQUEST_MAX_RETRIES.get(), MLFLOW_HTTP_REQUEST_TIMEOUT.get()) == (1, 15)
+    else:
+        assert not any(name in os.environ for name in names)
+        assert MLFLOW_HTTP_REQUEST_MAX_RETRIES.get() > 1
+    # A value the user set is kept.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+    tracking.configure()
+    assert MLFLOW_HTTP_REQUEST_TIMEOUT.get() == 60
+
+
+def test_quiet_mlflow_outlasts_importing_mlflow():
+    """quiet_mlflow() in a fresh process, before anything imported mlflow (as the CLI calls
+    it): MLflow's INFO lines (e.g. "Creating initial MLflow database tables" from
+    mlflow.store.db.utils) must stay off stderr after mlflow is imported."""
+    code = ("import logging; from hscore import tracking; tracking.quiet_mlflow(); "
+            "import mlflow; print(logging.getLogger('mlflow').getEffectiveLevel()); "
+            "logging.getLogger('mlflow.store.db.utils').info('INFO chatter')")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_REGISTRY_URI"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, check=True)
+    assert done.stdout.split() == [str(logging.WARNING)]
+    assert "INFO" not in done.stderr, done.stderr
 
 
 # ---------------------------------------------------------------- the run
@@ -171,11 +218,14 @@ def test_run_artifacts_hold_config_tables_and_plots(client, tracked, result, tmp
                                rtol=1e-12)
     assert (cal / "component_weights.csv").is_file() and (cal / "quality.csv").is_file()
     pngs = sorted(p.name for p in (local / "plots").glob("*.png"))
-    if client.get_run(tracked.run_id).data.tags["plots"] == "logged":
-        assert pngs == ["calibration_curve.png", "roc.png", "weights.png"]
-        assert all((local / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
-    else:   # hscore.plots not there yet: the run says so instead
-        assert pngs == []
+    assert pngs == ["calibration_curve.png", "roc.png", "weights.png"]
+    assert all((local / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    # weights.png is the figure plots.weights draws for this result, not any picture.
+    from hscore import plots
+
+    want = tmp_path / "weights.png"
+    plots.weights(result).savefig(want, dpi=100)
+    assert _png_size(local / "plots" / "weights.png") == _png_size(want)
 
 
 def test_run_keeps_the_holdout_window_for_promotion(client, tracked, result, data):
@@ -232,6 +282,31 @@ def test_pyfunc_predictions_are_the_scorer_output(client, tracked, result, data)
     # A frame without the label (production) is a valid input.
     no_label = model.predict(frame.drop(columns="churned").head(50))
     np.testing.assert_array_equal(no_label["score"].to_numpy(), want["score"].head(50))
+
+
+def test_pyfunc_accepts_whole_number_columns_the_scorer_accepts(client, tracked, result, data):
+    """Seats and count metrics often arrive as int64, or as nullable Int64 with gaps; the
+    registered model must score them as HealthScorer does, not refuse them."""
+    import mlflow
+
+    frame = data[1].copy()
+    counts = ["seats", "champion_logins_30d", "active_days_30d", "events_30d"]
+    rounded = frame[counts].round()
+    frame[counts] = rounded
+    nullable = frame.copy()
+    for col in counts:
+        nullable[col] = rounded[col].astype("Int64")          # gaps stay <NA>
+    assert nullable["events_30d"].isna().any() and not nullable["seats"].isna().any()
+    whole = frame.copy()
+    whole[counts] = rounded.fillna(0).astype("int64")       # no gaps: plain int64
+    model = mlflow.pyfunc.load_model(f"models:/{tracking.MODEL_NAME}@challenger")
+    for variant in (nullable, whole):
+        want = tracking.pyfunc_output(HealthScorer(result.config).score(variant))
+        got = model.predict(variant)
+        pd.testing.assert_frame_equal(got.reset_index(drop=True), want, check_exact=True)
+    # The floats it started from score the same as the nullable integers.
+    np.testing.assert_array_equal(model.predict(frame)["score"].to_numpy(),
+                                  model.predict(nullable)["score"].to_numpy())
 
 
 def test_register_false_logs_the_run_only(store, data, result, monkeypatch):
