@@ -8,7 +8,8 @@ higher = healthier) in one stage of a config. :func:`compare` reports
 
 - a **lift table**: the share of churned and of retained snapshots whose
   signal lies in the at-risk range (below the config's ``bands.at_risk``),
-  the churn rate inside and outside that range, and the lift;
+  the churn rate inside and outside that range, and the lift; and the same
+  shares of accounts, each read at the snapshot it churned in (or its latest);
 - **univariate AUCs**: how well each signal alone ranks churned above
   retained snapshots (risk = -signal);
 - the **joint logistic model** ``logit P(churn) = c + beta_a z_a + beta_b z_b``
@@ -85,7 +86,10 @@ class ComparisonResult:
         Per signal (index): ``at_risk_below`` (the band threshold, points), ``churned_at_risk``
         and ``retained_at_risk`` (share of churned / retained snapshots in the at-risk range),
         ``churned_n``/``retained_n`` (those snapshots counted), ``churn_rate_at_risk``,
-        ``churn_rate_otherwise`` and ``lift`` (churn rate in the range / overall churn rate).
+        ``churn_rate_otherwise`` and ``lift`` (churn rate in the range / overall churn rate);
+        ``churned_accounts_at_risk`` / ``retained_accounts_at_risk`` (the same shares of
+        accounts, each read at the snapshot it churned in, else its latest) and
+        ``churned_accounts`` / ``retained_accounts``.
     auc : dict[str, float]
         Univariate AUC of each signal (risk = -signal; 0.5 = no better than chance).
     joint : DataFrame
@@ -205,6 +209,11 @@ class ComparisonResult:
             lines.append(f"  {name}: {r['churned_at_risk']:.0%} of churned vs "
                          f"{r['retained_at_risk']:.0%} of retained snapshots below "
                          f"{r['at_risk_below']:g} points (lift {r['lift']:.2f})")
+            lines.append(f"  {' ' * len(name)}  {r['churned_accounts_at_risk']:.0%} of "
+                         f"{int(r['churned_accounts'])} churned vs "
+                         f"{r['retained_accounts_at_risk']:.0%} of {int(r['retained_accounts'])}"
+                         " retained accounts (each at the snapshot it churned in, else its "
+                         "latest)")
         return lines
 
     def print_summary(self, decimals: int = 4, warnings: bool = True) -> None:
@@ -297,9 +306,19 @@ def _signals(scorer: HealthScorer, checked, stage: str, names: list[str],
 
 
 # ----------------------------------------------------------- statistics
-def lift_table(y: np.ndarray, signals: np.ndarray, names: list[str],
-               at_risk_below: float) -> pd.DataFrame:
-    """Share of churned and of retained rows whose signal is below ``at_risk_below``."""
+def deciding_snapshots(y: np.ndarray, groups: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Per account, the position of the snapshot that decides it: the latest one it churned in,
+    else its latest one. Accounts, not snapshots, are what the seeds' "85% of churned customers"
+    counts; a long-lived account would otherwise count once per month."""
+    order = np.lexsort((days, y, groups))            # by account, retained before churned, date
+    last_of_group = np.r_[groups[order][1:] != groups[order][:-1], True]
+    return order[last_of_group]
+
+
+def lift_table(y: np.ndarray, signals: np.ndarray, names: list[str], at_risk_below: float,
+               deciding: np.ndarray | None = None) -> pd.DataFrame:
+    """Share of churned and of retained snapshots whose signal is below ``at_risk_below``,
+    and, given ``deciding`` (see :func:`deciding_snapshots`), the same shares of accounts."""
     churned = y == 1
     base_rate = churned.mean()
     rows = []
@@ -308,12 +327,22 @@ def lift_table(y: np.ndarray, signals: np.ndarray, names: list[str],
         n_low, n_high = low.sum(), (~low).sum()
         rate_low = churned[low].mean() if n_low else np.nan
         rate_high = churned[~low].mean() if n_high else np.nan
-        rows.append({"signal": name, "at_risk_below": at_risk_below,
-                     "churned_at_risk": (low & churned).sum() / churned.sum(),
-                     "retained_at_risk": (low & ~churned).sum() / (~churned).sum(),
-                     "churned_n": int(churned.sum()), "retained_n": int((~churned).sum()),
-                     "churn_rate_at_risk": rate_low, "churn_rate_otherwise": rate_high,
-                     "lift": rate_low / base_rate if n_low else np.nan})
+        row = {"signal": name, "at_risk_below": at_risk_below,
+               "churned_at_risk": (low & churned).sum() / churned.sum(),
+               "retained_at_risk": (low & ~churned).sum() / (~churned).sum(),
+               "churned_n": int(churned.sum()), "retained_n": int((~churned).sum()),
+               "churn_rate_at_risk": rate_low, "churn_rate_otherwise": rate_high,
+               "lift": rate_low / base_rate if n_low else np.nan}
+        if deciding is not None:
+            acc_low, acc_churned = low[deciding], churned[deciding]
+            n_churned, n_retained = acc_churned.sum(), (~acc_churned).sum()
+            row.update({
+                "churned_accounts_at_risk": ((acc_low & acc_churned).sum() / n_churned
+                                             if n_churned else np.nan),
+                "retained_accounts_at_risk": ((acc_low & ~acc_churned).sum() / n_retained
+                                              if n_retained else np.nan),
+                "churned_accounts": int(n_churned), "retained_accounts": int(n_retained)})
+        rows.append(row)
     return pd.DataFrame(rows).set_index("signal")
 
 
@@ -504,7 +533,8 @@ def compare(frame: pd.DataFrame, config, stage: str, a: str, b: str, *, n_bootst
                                   f"stage '{stage}': it cannot predict anything")
 
     notes: list[str] = []
-    lift = lift_table(y, signals, names, cfg.bands.at_risk)
+    lift = lift_table(y, signals, names, cfg.bands.at_risk,
+                      deciding_snapshots(y, groups, checked.days[rows]))
     aucs = {name: auc(y, -signals[:, j]) for j, name in enumerate(names)}
     for name, value in aucs.items():
         if value < 0.5:

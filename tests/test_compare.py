@@ -145,6 +145,25 @@ def test_lift_shares_equal_hand_count(hand):
         assert row["lift"] == pytest.approx(d.loc[low, "churned"].mean() / d["churned"].mean())
 
 
+def test_account_lift_shares_equal_hand_count(hand):
+    """Each account counts once, at the snapshot it churned in, else at its latest snapshot."""
+    frame, result = hand
+    d = _complete(frame, ["feature_adoption_rate", "csm_pulse"])
+    d = d.assign(date=pd.to_datetime(d["snapshot_date"]))
+    deciding = (d.sort_values(["account_id", "churned", "date"])
+                .groupby("account_id").tail(1))
+    churned, retained = deciding["churned"] == 1, deciding["churned"] == 0
+    for name, low in {"feature_adoption_rate": deciding["feature_adoption_rate"] < 50,
+                      "csm_pulse": deciding["csm_pulse"] < 3}.items():
+        row = result.lift.loc[name]
+        assert row["churned_accounts"] == churned.sum() > 0
+        assert row["retained_accounts"] == retained.sum() > 0
+        assert row["churned_accounts_at_risk"] == pytest.approx((low & churned).sum()
+                                                                / churned.sum())
+        assert row["retained_accounts_at_risk"] == pytest.approx((low & retained).sum()
+                                                                 / retained.sum())
+
+
 def test_censored_and_unmeasured_rows_are_left_out_and_counted(hand):
     frame, result = hand
     labelled = frame["churned"].notna()
