@@ -1,8 +1,7 @@
 """``python -m bench [NAME ...] [-- ARGS]``: run benchmarks by name, or all of them.
 
 Names map to modules exposing ``main(argv: list[str]) -> int``. With no name,
-every registered module that exists is run; one that is not written yet is
-skipped with a note instead of failing the whole run. Arguments after ``--``
+every registered benchmark runs; one that crashes does not stop the others. Arguments after ``--``
 (or any argument starting with ``-``) are passed to each selected benchmark,
 e.g. ``python -m bench scorer --rows 100000``.
 """
@@ -10,7 +9,6 @@ e.g. ``python -m bench scorer --rows 100000``.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 import traceback
 from collections.abc import Sequence
@@ -32,13 +30,6 @@ def _split(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return names, rest
 
 
-def _exists(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
@@ -51,18 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: unknown benchmark {', '.join(unknown)}; "
               f"registered: {', '.join(REGISTRY)}", file=sys.stderr)
         return 2
-    explicit = bool(names)
-    selected = names or list(REGISTRY)
     status = 0
-    for name in selected:
+    for name in names or list(REGISTRY):
         module = REGISTRY[name]
-        if not _exists(module):
-            if explicit:
-                print(f"error: benchmark '{name}': {module} is not written yet", file=sys.stderr)
-                status = status or 2
-            else:
-                print(f"note: benchmark '{name}' skipped: {module} is not written yet")
-            continue
         print(f"== bench {name} ({module}) ==", flush=True)
         try:
             rc = importlib.import_module(module).main(list(rest))

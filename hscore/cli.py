@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from hscore.errors import HScoreError
+from hscore.errors import HScoreError, print_warnings
 
 __all__ = ["main"]
 
@@ -93,14 +93,6 @@ def _strengths(text: str) -> tuple[float, ...]:
     return values
 
 
-def _print_warnings(caught) -> None:
-    from hscore.errors import HScoreWarning
-
-    for w in caught:
-        if issubclass(w.category, HScoreWarning):
-            print(f"warning: {w.message}", file=sys.stderr)
-
-
 def _run_calibrate(args) -> int:
     import warnings
 
@@ -114,7 +106,7 @@ def _run_calibrate(args) -> int:
         result = calibrate(frame, args.config, holdout_from=args.holdout_from,
                            horizon_days=args.horizon_days, n_bootstrap=args.bootstrap,
                            strengths=args.strengths, seed=args.seed)
-    _print_warnings(caught)
+    print_warnings(caught, file=sys.stderr)
     save_config(result.config, args.out)
     result.print_summary(warnings=False)    # printed on stderr above
     print(f"wrote calibrated config to {args.out}")
@@ -184,7 +176,7 @@ def _run_compare(args) -> int:
         result = compare(frame, args.config, args.stage, args.a, args.b,
                          n_bootstrap=args.bootstrap, seed=args.seed,
                          horizon_days=args.horizon_days)
-    _print_warnings(caught)
+    print_warnings(caught, file=sys.stderr)
     result.print_summary(warnings=False)    # printed on stderr above
     return 0
 

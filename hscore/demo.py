@@ -46,6 +46,7 @@ def run_demo(accounts: int | None = None, months: int | None = None, seed: int =
     from hscore import synth, tracking
     from hscore.calibrate import calibrate
     from hscore.config import load_config
+    from hscore.errors import print_warnings
     from hscore.export import describe_export, export_config
     from hscore.registry import promote
     from hscore.report import at_risk_table, score_summary
@@ -71,11 +72,7 @@ def run_demo(accounts: int | None = None, months: int | None = None, seed: int =
         warnings.simplefilter("always")
         result = calibrate(frame, defaults, horizon_days=history.horizon_days,
                            n_bootstrap=n_bootstrap, seed=seed)
-    for w in caught:
-        from hscore.errors import HScoreWarning
-
-        if issubclass(w.category, HScoreWarning):
-            print(f"warning: {w.message}")
+    print_warnings(caught)
     quality = result.stage_table()[["stage", "status", "auc_calibrated", "auc_input",
                                     "auc_reference"]].round(3).to_string(index=False)
     _print("3. calibrated per stage (default weight -> calibrated weight [95% bootstrap CI])",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["HScoreError", "ConfigError", "DataError", "HScoreWarning"]
+__all__ = ["HScoreError", "ConfigError", "DataError", "HScoreWarning", "print_warnings"]
 
 
 class HScoreError(ValueError):
@@ -60,3 +60,11 @@ class DataError(HScoreError):
 
 class HScoreWarning(UserWarning):
     """Something the analyst should know that did not stop the work (thin data, separation...)."""
+
+
+def print_warnings(caught, file=None) -> None:
+    """Print the hscore warnings among ``caught`` (from ``warnings.catch_warnings(record=True)``)
+    as ``warning: ...`` lines; other libraries' warnings are left out."""
+    for w in caught:
+        if issubclass(w.category, HScoreWarning):
+            print(f"warning: {w.message}", file=file)
