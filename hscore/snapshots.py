@@ -150,8 +150,13 @@ def read_snapshots(path: str | os.PathLike) -> pd.DataFrame:
     return frame
 
 
-def write_frame(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write a frame as .csv or .parquet (by suffix), atomically."""
+def write_frame(frame: pd.DataFrame, path: str | os.PathLike, *,
+                float_format: str | None = None) -> Path:
+    """Write a frame as .csv or .parquet (by suffix), atomically.
+
+    ``float_format`` (CSV only) fixes the digits written, for files that must be identical
+    across platforms and library versions (the last bit of a float may differ between them).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
@@ -160,7 +165,7 @@ def write_frame(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         if suffix == ".csv":
-            frame.to_csv(tmp, index=False, date_format="%Y-%m-%d")
+            frame.to_csv(tmp, index=False, date_format="%Y-%m-%d", float_format=float_format)
         else:
             frame.to_parquet(tmp, index=False)
         os.replace(tmp, path)

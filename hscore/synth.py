@@ -475,4 +475,6 @@ def write_sample(path) -> Path:
     """
     from hscore.snapshots import write_frame
 
-    return write_frame(make_history(**SAMPLE_ARGS).frame, path)
+    # Ten significant digits: the last bits of a float differ across numpy builds and
+    # platforms, and the file must not.
+    return write_frame(make_history(**SAMPLE_ARGS).frame, path, float_format="%.10g")
