@@ -109,8 +109,8 @@ def _worker(path: str, n_bootstrap: int, seed: int, profile: bool, queue) -> Non
     import pandas as pd
     import statsmodels.api as sm
 
-    from hscore.calibrate import CalibrationWarning, calibrate
-    from hscore.design import build_designs
+    from hscore.calibration.calibrator import CalibrationWarning, calibrate
+    from hscore.calibration.design import build_designs
 
     frame = pd.read_parquet(path)
     rss_before = _rss_mb()

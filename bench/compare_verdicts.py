@@ -1,4 +1,4 @@
-"""How often does ``hscore.compare`` give the right verdict on data with a known truth?
+"""How often does ``hscore.calibration.compare`` give the right verdict on data with a known truth?
 
 ``python -m bench compare [--seeds 50] [--n-per-stage 20000] [--bootstrap 500]``
 
@@ -57,7 +57,7 @@ def _reference_seconds(frame: pd.DataFrame, config, a: str, b: str) -> float:
     import statsmodels.api as sm
     from sklearn.metrics import roc_auc_score
 
-    from hscore.scorer import HealthScorer
+    from hscore.scoring.scorer import HealthScorer
 
     scorer = HealthScorer(config)
     sub = scorer.subscores(frame)[STAGE]
@@ -77,7 +77,7 @@ def _reference_seconds(frame: pd.DataFrame, config, a: str, b: str) -> float:
 def main(argv: list[str]) -> int:
     args = _parse(list(argv))
     from hscore import synth
-    from hscore.compare import NO_EVIDENCE, compare
+    from hscore.calibration.compare import NO_EVIDENCE, compare
 
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     rows = []

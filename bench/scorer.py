@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="print a cProfile of one score()")
     args = parser.parse_args(argv)
 
-    from hscore.scorer import HealthScorer
+    from hscore.scoring.scorer import HealthScorer
 
     config = load_config("lifecycle")
     t0 = time.perf_counter()
@@ -399,9 +399,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _chunk_rows() -> int:
-    import hscore.scorer
+    import hscore.scoring.scorer
 
-    return hscore.scorer._CHUNK_ROWS
+    return hscore.scoring.scorer._CHUNK_ROWS
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,9 +9,9 @@ as an analyst would at the start of that quarter and then judge at its end:
    champion's exported config (``--start-from champion``) or from the
    documented defaults;
 2. log the calibration to MLflow and register it as ``challenger``
-   (:func:`hscore.tracking.log_calibration`);
+   (:func:`hscore.mlops.tracking.log_calibration`);
 3. promote: score the quarter with challenger and champion and move
-   ``champion`` when the challenger is not worse (:func:`hscore.registry.promote`).
+   ``champion`` when the challenger is not worse (:func:`hscore.mlops.registry.promote`).
 
 Before the first quarter the documented defaults are registered as the first
 champion, so every quarter is a real challenger-vs-champion decision. The
@@ -68,8 +68,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def use_store(uri: str | None) -> str:
-    """Point hscore.tracking (and so mlflow) at the simulation's store."""
-    from hscore import tracking
+    """Point hscore.mlops.tracking (and so mlflow) at the simulation's store."""
+    from hscore.mlops import tracking
 
     if uri is None and not os.environ.get("MLFLOW_TRACKING_URI"):
         folder = tracking.store_root() / "out" / "experiments" / "quarterly_recalibration"
@@ -105,7 +105,7 @@ def pooled(quality: pd.DataFrame, model: str, column: str = "auc") -> float:
 
 def truth_auc(history, window: pd.DataFrame, start: pd.Timestamp) -> float:
     """AUC of the true churn probability on the quarter's labelled snapshots: the ceiling."""
-    from hscore.evaluation import auc
+    from hscore.calibration.evaluation import auc
 
     rows = (window["snapshot_date"] >= start) & window["churned"].notna()
     part = window[rows]
@@ -117,14 +117,14 @@ def truth_auc(history, window: pd.DataFrame, start: pd.Timestamp) -> float:
 def champion_config(tmp: Path):
     """The champion's config, through the export production uses."""
     from hscore.config import load_config
-    from hscore.export import export_config
-    from hscore.tracking import MODEL_NAME
+    from hscore.mlops.export import export_config
+    from hscore.mlops.tracking import MODEL_NAME
 
     return load_config(export_config(f"models:/{MODEL_NAME}@champion", tmp / "champion.yaml"))
 
 
 def calibrate_quiet(frame, config, **kwargs):
-    from hscore.calibrate import calibrate
+    from hscore.calibration.calibrator import calibrate
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -142,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
-    from hscore import synth, tracking
-    from hscore.registry import promote
+    from hscore import synth
+    from hscore.mlops import tracking
+    from hscore.mlops.registry import promote
 
     started = time.perf_counter()
     uri = use_store(args.tracking_uri)
@@ -223,7 +224,7 @@ def log_summary(args, report: pd.DataFrame, run_ids: list[str]) -> str:
     import mlflow
     from matplotlib.figure import Figure
 
-    from hscore import tracking
+    from hscore.mlops import tracking
 
     fig = Figure(figsize=(6.4, 4), layout="constrained")
     ax = fig.add_subplot()

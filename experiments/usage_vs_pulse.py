@@ -1,7 +1,7 @@
 """Is product usage more predictive of churn than CSM pulse in the maturity stage?
 
 The seeds claim product usage "a far more predictive indicator" than NPS or
-CSM pulse. This experiment asks how much data :func:`hscore.compare.compare`
+CSM pulse. This experiment asks how much data :func:`hscore.calibration.compare.compare`
 needs to show it: over several book sizes and seeds it draws a synthetic
 history (whose true weights are known), compares the ``product_usage``
 component with the ``csm_pulse`` metric in ``maturity``, and reports per size
@@ -11,7 +11,7 @@ carries far more true weight than pulse; ``--truth defaults`` gives the
 documented weights.
 
 Everything goes to MLflow (experiment ``usage-vs-pulse`` in the project's
-store, see :mod:`hscore.tracking`): a parent run with the settings, the power
+store, see :mod:`hscore.mlops.tracking`): a parent run with the settings, the power
 per size and the full table, and one nested run per (size, seed).
 
 Run::
@@ -64,7 +64,7 @@ def true_weight(truth, config, stage: str, signal: str) -> float:
 
 def run_one(size: int, seed: int, args) -> dict:
     from hscore import synth
-    from hscore.compare import compare
+    from hscore.calibration.compare import compare
 
     started = time.perf_counter()
     history = synth.make_history(n_accounts=size, months=args.months, seed=seed,
@@ -113,7 +113,7 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
 def log_to_mlflow(args, table: pd.DataFrame, summary: pd.DataFrame, figures: dict) -> str:
     import mlflow
 
-    from hscore import tracking
+    from hscore.mlops import tracking
 
     with tracking.store_lock():
         tracking.configure()
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
           f"finds {args.a} more predictive")
     print(summary.round(3).to_string())
     if not args.no_track:
-        from hscore import tracking
+        from hscore.mlops import tracking
 
         run_id = log_to_mlflow(args, table, summary, figures)
         print(f"\nlogged MLflow run {run_id} in experiment '{EXPERIMENT}'")

@@ -1,29 +1,30 @@
 """hscore: customer health scores per lifecycle stage, calibrated against churn history.
 
-The scoring path (``hscore.config``, ``hscore.transforms``, ``hscore.scorer``)
-imports only numpy, pandas, pyyaml and pydantic. Calibration and comparison
-load scipy and statsmodels inside the functions that fit; tracking and plots
-(mlflow, matplotlib) are separate modules that the scoring path never imports.
+Sub-packages by concern, dependencies pointing one way:
+
+- ``hscore.config``: the config schema, its checks, YAML files and the shipped defaults;
+- ``hscore.scoring``: transforms, snapshot checks, the scorer and table files, the light
+  production path (numpy, pandas, pyyaml, pydantic only);
+- ``hscore.calibration``: design matrices, the logistic fit, holdout evaluation, the
+  calibrator and ``compare`` (scipy, scikit-learn and statsmodels load when a fit runs);
+- ``hscore.mlops``: MLflow tracking, registry, promotion, export and the pyfunc model, the
+  only place that imports mlflow;
+- ``hscore.plots``, ``hscore.synth``, ``hscore.cli`` and ``hscore.demo`` on top.
+
+``import hscore`` loads numpy and pandas and leaves the process environment alone.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any
-
-# hscore runs against an embedded store on analysts' machines and in production jobs that may
-# have no network: MLflow 3's usage telemetry would try to reach the internet from every run.
-# Opt out by default; setting the variable yourself wins.
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from hscore.config import Config, load_config, save_config, normalize_weights
 from hscore.errors import ConfigError, DataError, HScoreError
-from hscore.scorer import HealthScorer, score
+from hscore.scoring import HealthScorer, read_snapshots, score, write_frame
 # Imported eagerly (numpy/pandas only; scipy and statsmodels load when a fit runs): a lazy
 # export would be replaced by the submodule of the same name as soon as it is imported.
-from hscore.compare import ComparisonResult, compare
-from hscore.calibrate import CalibrationResult, calibrate
+from hscore.calibration import CalibrationResult, ComparisonResult, calibrate, compare
 
 __version__ = "0.1.0"
 
@@ -33,6 +34,7 @@ _LAZY = {
 }
 
 __all__ = ["Config", "load_config", "save_config", "normalize_weights", "HealthScorer", "score",
+           "read_snapshots", "write_frame",
            "ConfigError", "DataError", "HScoreError", "compare", "ComparisonResult",
            "calibrate", "CalibrationResult", *_LAZY]
 

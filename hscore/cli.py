@@ -35,8 +35,8 @@ def _add_score(sub) -> None:
 
 def _run_score(args) -> int:
     from hscore.config import load_config
-    from hscore.scorer import HealthScorer
-    from hscore.snapshots import read_snapshots, write_frame
+    from hscore.scoring.scorer import HealthScorer
+    from hscore.scoring.snapshots import read_snapshots, write_frame
     from hscore.report import score_summary
 
     scores = HealthScorer(load_config(args.config)).score(read_snapshots(args.snapshots))
@@ -96,9 +96,9 @@ def _strengths(text: str) -> tuple[float, ...]:
 def _run_calibrate(args) -> int:
     import warnings
 
-    from hscore.calibrate import calibrate
+    from hscore.calibration.calibrator import calibrate
     from hscore.config import save_config
-    from hscore.snapshots import read_snapshots
+    from hscore.scoring.snapshots import read_snapshots
 
     frame = read_snapshots(args.snapshots)
     with warnings.catch_warnings(record=True) as caught:
@@ -125,7 +125,7 @@ def _track(result, frame, args) -> int:
     import io
 
     from hscore.config import save_config
-    from hscore.tracking import (MODEL_NAME, describe_store, log_calibration, quiet_mlflow,
+    from hscore.mlops.tracking import (MODEL_NAME, describe_store, log_calibration, quiet_mlflow,
                                  tracking_uri)
 
     quiet_mlflow()
@@ -167,8 +167,8 @@ def _add_compare(sub) -> None:
 def _run_compare(args) -> int:
     import warnings
 
-    from hscore.compare import compare
-    from hscore.snapshots import read_snapshots
+    from hscore.calibration.compare import compare
+    from hscore.scoring.snapshots import read_snapshots
 
     frame = read_snapshots(args.snapshots)
     with warnings.catch_warnings(record=True) as caught:
@@ -191,8 +191,8 @@ def _add_export(sub) -> None:
 
 
 def _run_export(args) -> int:
-    from hscore.export import describe_export, export_config
-    from hscore.tracking import quiet_mlflow
+    from hscore.mlops.export import describe_export, export_config
+    from hscore.mlops.tracking import quiet_mlflow
 
     quiet_mlflow()
     path = export_config(args.model, args.out)
@@ -201,7 +201,7 @@ def _run_export(args) -> int:
 
 
 def _add_promote(sub) -> None:
-    from hscore.registry import DEFAULT_TOLERANCE
+    from hscore.mlops.registry import DEFAULT_TOLERANCE
 
     p = sub.add_parser("promote", help="compare the challenger with the champion and promote")
     p.add_argument("--version", help="the challenger's version number (default: @challenger)")
@@ -219,8 +219,8 @@ def _add_promote(sub) -> None:
 
 
 def _run_promote(args) -> int:
-    from hscore.registry import promote
-    from hscore.tracking import quiet_mlflow
+    from hscore.mlops.registry import promote
+    from hscore.mlops.tracking import quiet_mlflow
 
     quiet_mlflow()
     result = promote(args.version, tolerance=args.tolerance, force=args.force,
@@ -258,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not type(err).__module__.startswith("mlflow"):
             raise
         # The store itself failed (unreachable server, read-only or damaged database).
-        from hscore.tracking import tracking_uri
+        from hscore.mlops.tracking import tracking_uri
 
         text = " ".join(str(getattr(err, "message", err)).split())[:300]
         print(f"error: MLflow store {tracking_uri()}: {text}", file=sys.stderr)

@@ -30,7 +30,7 @@ def _print(title: str, body: str = "") -> None:
 
 
 def _default_auc(frame: pd.DataFrame, scores: pd.DataFrame) -> pd.Series:
-    from hscore.evaluation import auc
+    from hscore.calibration.evaluation import auc
 
     labelled = frame["churned"].notna().to_numpy() & scores["score"].notna().to_numpy()
     out = {}
@@ -43,15 +43,16 @@ def _default_auc(frame: pd.DataFrame, scores: pd.DataFrame) -> pd.Series:
 def run_demo(accounts: int | None = None, months: int | None = None, seed: int = 0,
              out_dir: str | Path | None = None, n_bootstrap: int = DEMO_BOOTSTRAP) -> int:
     """Run the loop and print what an analyst would look at. Returns the exit code."""
-    from hscore import synth, tracking
-    from hscore.calibrate import calibrate
+    from hscore import synth
+    from hscore.mlops import tracking
+    from hscore.calibration.calibrator import calibrate
     from hscore.config import load_config
     from hscore.errors import print_warnings
-    from hscore.export import describe_export, export_config
-    from hscore.registry import promote
+    from hscore.mlops.export import describe_export, export_config
+    from hscore.mlops.registry import promote
     from hscore.report import at_risk_table, score_summary
-    from hscore.scorer import HealthScorer
-    from hscore.snapshots import read_snapshots, write_frame
+    from hscore.scoring.scorer import HealthScorer
+    from hscore.scoring.snapshots import read_snapshots, write_frame
 
     started = time.perf_counter()
     out = Path(out_dir) if out_dir else tracking.store_root() / "out" / "demo"

@@ -12,20 +12,20 @@ so that a returned figure displays.
 :func:`calibration_curve`  predicted vs observed churn on the holdout
 :func:`roc`                ROC curves of the calibrated, input and reference models
 :func:`score_distribution` histogram of scores per stage with the band thresholds
-:func:`compare_lift`       at-risk shares and bootstrap ΔAUC of a :func:`~hscore.compare.compare`
+:func:`compare_lift`       at-risk shares and bootstrap ΔAUC of a :func:`~hscore.calibration.compare.compare`
 =========================  =====================================================
 
 ``weights``, ``calibration_curve`` and ``roc`` take a fitted
-:class:`~hscore.calibrate.Calibrator` and draw one panel per stage
+:class:`~hscore.calibration.calibrator.Calibrator` and draw one panel per stage
 (``stage="maturity"`` draws one).
 
-This module is never imported by the scoring path (:mod:`hscore.scorer`).
+This module is never imported by the scoring path (:mod:`hscore.scoring.scorer`).
 
 Examples
 --------
 >>> import warnings
 >>> from hscore import synth, plots
->>> from hscore.calibrate import calibrate
+>>> from hscore.calibration.calibrator import calibrate
 >>> history = synth.make_history(n_accounts=200, months=12, seed=2)
 >>> with warnings.catch_warnings():
 ...     warnings.simplefilter("ignore")
@@ -112,7 +112,7 @@ def weights(result, *, stage: str | None = None):
     Parameters
     ----------
     result : Calibrator
-        A fitted calibration (:func:`hscore.calibrate.calibrate`).
+        A fitted calibration (:func:`hscore.calibration.calibrator.calibrate`).
     stage : str, optional
         Draw only this stage (default: one panel per stage).
 
@@ -353,7 +353,7 @@ def score_distribution(scores: pd.DataFrame, config=None, *, stage: str | None =
 
 # ----------------------------------------------------------------- compare
 def compare_lift(comparison):
-    """The evidence of :func:`hscore.compare.compare` as two panels.
+    """The evidence of :func:`hscore.calibration.compare.compare` as two panels.
 
     Left: the share of churned and of retained snapshots whose signal lies in
     the at-risk range (the seeds' "85% of churned customers had a low usage

@@ -51,8 +51,8 @@ import pandas as pd
 
 from hscore.config import Config, config_from_dict, load_config
 from hscore.errors import HScoreError
-from hscore.scorer import HealthScorer
-from hscore.transforms import metric_subscore
+from hscore.scoring.scorer import HealthScorer
+from hscore.scoring.transforms import metric_subscore
 
 __all__ = ["History", "Truth", "make_history", "make_stage_sample", "TRUE_WEIGHTS",
            "HORIZON_DAYS"]
@@ -473,7 +473,7 @@ def write_sample(path) -> Path:
 
     Regenerate it with ``python -c "from hscore import synth; synth.write_sample('data/sample_snapshots.csv')"``.
     """
-    from hscore.snapshots import write_frame
+    from hscore.scoring.snapshots import write_frame
 
     # Ten significant digits: the last bits of a float differ across numpy builds and
     # platforms, and the file must not.

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-import hscore.scorer as scorer_module
+import hscore.scoring.scorer as scorer_module
 from hscore import ConfigError, DataError, HealthScorer, HScoreError, load_config
 
 NAN = np.nan

@@ -1,4 +1,4 @@
-"""Calibration (hscore.calibrate) on hand-built data whose truth is known.
+"""Calibration (hscore.calibration.calibrator) on hand-built data whose truth is known.
 
 The config here gives every metric a linear [0, 1] -> [0, 100] transform, so the
 sub-scores the model is fitted on are the raw columns themselves and the references
@@ -20,7 +20,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.metrics import log_loss as sk_log_loss
 
 from hscore import HealthScorer
-from hscore.calibrate import CalibrationResult, CalibrationWarning, Calibrator, calibrate
+from hscore.calibration.calibrator import CalibrationResult, CalibrationWarning, Calibrator, calibrate
 from hscore.config import config_from_dict, load_config, save_config
 from hscore.errors import DataError, HScoreError
 

@@ -22,8 +22,8 @@ import pandas as pd
 import pytest
 
 from hscore import synth
-from hscore.calibrate import CalibrationWarning, calibrate
-from hscore.evaluation import auc, log_loss
+from hscore.calibration.calibrator import CalibrationWarning, calibrate
+from hscore.calibration.evaluation import auc, log_loss
 
 pytestmark = pytest.mark.slow
 

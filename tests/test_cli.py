@@ -14,13 +14,14 @@ import warnings
 import pandas as pd
 import pytest
 
-from hscore import synth, tracking
-from hscore.calibrate import calibrate
+from hscore import synth
+from hscore.mlops import tracking
+from hscore.calibration.calibrator import calibrate
 from hscore.cli import main
-from hscore.compare import compare
+from hscore.calibration.compare import compare
 from hscore.config import load_config
-from hscore.scorer import HealthScorer
-from hscore.snapshots import read_snapshots, write_frame
+from hscore.scoring.scorer import HealthScorer
+from hscore.scoring.snapshots import read_snapshots, write_frame
 from mlflow_store import new_store, point_at
 
 NAME = tracking.MODEL_NAME
@@ -99,7 +100,7 @@ def test_tracked_calibrate_records_its_run_and_version_in_the_written_config(loo
                                                                              monkeypatch):
     from mlflow import MlflowClient
 
-    from hscore.registry import version_config
+    from hscore.mlops.registry import version_config
 
     home, _steps = loop
     point_at(monkeypatch, home)

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from hscore.calibrate import CalibrationWarning, calibrate
+from hscore.calibration.calibrator import CalibrationWarning, calibrate
 from hscore.cli import main
 from hscore.config import load_config, save_config
 from test_calibrate import HOLDOUT, make_config, make_frame

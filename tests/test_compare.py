@@ -1,4 +1,4 @@
-"""hscore.compare: lift, AUCs, Wald and likelihood-ratio tests, paired account bootstrap, verdict.
+"""hscore.calibration.compare: lift, AUCs, Wald and likelihood-ratio tests, paired account bootstrap, verdict.
 
 Reference numbers come from a plain statsmodels / scikit-learn fit or a pandas count written
 here, or from the known truth of hscore.synth data.
@@ -18,7 +18,7 @@ from sklearn.metrics import roc_auc_score
 import hscore
 from hscore import load_config, synth
 from hscore.cli import main
-from hscore.compare import NO_EVIDENCE, ComparisonResult, ComparisonWarning, compare
+from hscore.calibration.compare import NO_EVIDENCE, ComparisonResult, ComparisonWarning, compare
 from hscore.errors import DataError, HScoreError
 
 MATURITY = load_config("lifecycle").stages["maturity"]
@@ -287,7 +287,7 @@ def test_result_object_tables_and_display(hand):
 
 
 def test_package_exports_the_function_after_the_submodule_is_imported():
-    assert hscore.compare is compare
+    assert hscore.calibration.compare is compare
     assert hscore.ComparisonResult is ComparisonResult
 
 
@@ -401,7 +401,7 @@ def snapshots_csv(tmp_path_factory):
 
 
 def test_cli_prints_table_and_verdict(snapshots_csv, capsys):
-    from hscore.snapshots import read_snapshots
+    from hscore.scoring.snapshots import read_snapshots
 
     rc = main(["compare", "--snapshots", str(snapshots_csv), "--config", "lifecycle",
                "--stage", "maturity", "feature_adoption_rate", "csm_pulse",
@@ -464,7 +464,7 @@ def test_importing_compare_loads_no_heavy_dependency():
     import subprocess
     import sys
 
-    code = ("import sys, hscore.compare; print(sorted(m for m in ('statsmodels', 'sklearn', "
+    code = ("import sys, hscore.calibration.compare; print(sorted(m for m in ('statsmodels', 'sklearn', "
             "'mlflow', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

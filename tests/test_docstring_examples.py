@@ -11,8 +11,9 @@ import pytest
 import hscore
 
 # pyfunc_model registers itself with MLflow on import (models-from-code): not a library module.
-SKIP = {"hscore.pyfunc_model", "hscore.cli"}
-MODULES = sorted(m.name for m in pkgutil.iter_modules(hscore.__path__, "hscore.")
+SKIP = {"hscore.mlops.pyfunc_model", "hscore.cli"}
+# Every module of every sub-package, packages' own docstrings included.
+MODULES = sorted(m.name for m in pkgutil.walk_packages(hscore.__path__, "hscore.")
                  if m.name not in SKIP)
 
 

@@ -1,4 +1,4 @@
-"""AUC, account bootstrap, Brier, log-loss and calibration tables (hscore.evaluation) against
+"""AUC, account bootstrap, Brier, log-loss and calibration tables (hscore.calibration.evaluation) against
 scikit-learn and hand-computed values."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.metrics import log_loss as sk_log_loss
 
-from hscore.evaluation import (account_weight_blocks, account_weights, auc, auc_ci, auc_cis,
+from hscore.calibration.evaluation import (account_weight_blocks, account_weights, auc, auc_ci, auc_cis,
                                bootstrap_auc, brier, calibration_table, log_loss)
 
 

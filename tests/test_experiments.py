@@ -46,7 +46,7 @@ def _artifact_csv(client, run_id: str, path: str, tmp_path: Path) -> pd.DataFram
 
 # ------------------------------------------------------------ usage vs pulse
 def test_usage_vs_pulse_logs_the_comparisons(experiments, tmp_path):
-    from hscore.compare import compare
+    from hscore.calibration.compare import compare
 
     module = experiments("usage_vs_pulse")
     out = io.StringIO()

@@ -12,14 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hscore import export, synth, tracking
-from hscore.calibrate import calibrate
+from hscore import synth
+from hscore.mlops import export, tracking
+from hscore.calibration.calibrator import calibrate
 from hscore.config import load_config
 from hscore.errors import HScoreError
-from hscore.export import export_config
-from hscore.registry import promote
-from hscore.scorer import HealthScorer
-from hscore.snapshots import read_snapshots, write_frame
+from hscore.mlops.export import export_config
+from hscore.mlops.registry import promote
+from hscore.scoring.scorer import HealthScorer
+from hscore.scoring.snapshots import read_snapshots, write_frame
 from mlflow_store import new_store, point_at
 
 NAME = tracking.MODEL_NAME
@@ -112,7 +113,7 @@ def test_scoring_the_export_needs_no_mlflow_statsmodels_or_sklearn(at_store, dat
     code = (
         "import sys\n"
         "from hscore import HealthScorer, load_config\n"
-        "from hscore.snapshots import read_snapshots\n"
+        "from hscore.scoring.snapshots import read_snapshots\n"
         f"s = HealthScorer(load_config({str(out)!r})).score(read_snapshots({str(data[0])!r}))\n"
         "assert s['score'].notna().any()\n"
         "heavy = [m for m in ('mlflow', 'statsmodels', 'sklearn', 'matplotlib')\n"

@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-HEAVY = ("mlflow", "statsmodels", "sklearn", "matplotlib", "scipy")
+HEAVY = ("mlflow", "statsmodels", "sklearn", "matplotlib", "scipy", "duckdb", "pyspark")
 
 
 def _loaded_heavy(code: str, cwd=None) -> list[str]:
@@ -34,9 +34,10 @@ def test_the_checker_sees_a_heavy_import():
     assert "scipy" in _loaded_heavy("import scipy.special")
 
 
-@pytest.mark.parametrize("statement", ["import hscore.scorer", "import hscore",
-                                       "import hscore.config, hscore.transforms, "
-                                       "hscore.snapshots"])
+@pytest.mark.parametrize("statement", ["import hscore.scoring", "import hscore.scoring.scorer",
+                                       "import hscore",
+                                       "import hscore.config, hscore.scoring.transforms, "
+                                       "hscore.scoring.snapshots"])
 def test_importing_the_scoring_path_loads_no_heavy_library(statement):
     assert _loaded_heavy(statement) == []
 
@@ -77,3 +78,25 @@ def test_the_score_command_loads_no_heavy_library(tmp_path):
                      "--snapshots", {str(tmp_path / "full.csv")!r},
                      "--out", {str(tmp_path / "out.parquet")!r}]) == 0
     """) == []
+
+
+def test_importing_hscore_leaves_the_environment_alone():
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import os
+        before = dict(os.environ)
+        import hscore, hscore.scoring, hscore.calibration, hscore.config
+        after = dict(os.environ)
+        print(sorted(set(after.items()) ^ set(before.items())))
+    """)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_the_mlflow_layer_opts_out_of_telemetry_unless_told_otherwise():
+    code = "import os, hscore.mlops; print(os.environ.get('MLFLOW_DISABLE_TELEMETRY'))"
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MLFLOW_DISABLE_TELEMETRY"}
+    default = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, timeout=120)
+    chosen = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**env, "MLFLOW_DISABLE_TELEMETRY": "false"}, timeout=120)
+    assert (default.stdout.strip(), chosen.stdout.strip()) == ("true", "false")

@@ -1,4 +1,4 @@
-"""The bounded, shrunk logistic fit (hscore.logistic) against independent references:
+"""The bounded, shrunk logistic fit (hscore.calibration.logistic) against independent references:
 statsmodels Logit / GLM for the unpenalized and intercept-only limits, scipy L-BFGS-B on a
 log-likelihood written out here for the bound-active and penalized cases."""
 
@@ -10,7 +10,7 @@ import statsmodels.api as sm
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from hscore.logistic import LogisticFit, fit_logistic, mean_log_loss
+from hscore.calibration.logistic import LogisticFit, fit_logistic, mean_log_loss
 
 
 def _data(n, b, a=1.0, seed=0):

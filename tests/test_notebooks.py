@@ -102,7 +102,7 @@ def test_scoring_quickstart_runs(venv_kernel, monkeypatch, tmp_path):
 
 @pytest.mark.slow
 def test_scoring_quickstart_reads_a_snapshot_file(venv_kernel, monkeypatch):
-    from hscore.snapshots import read_snapshots
+    from hscore.scoring.snapshots import read_snapshots
 
     sample = ROOT / "data" / "sample_snapshots.csv"
     if not sample.is_file():

@@ -23,7 +23,7 @@ def history():
 
 @pytest.fixture(scope="module")
 def result(history):
-    from hscore.calibrate import calibrate
+    from hscore.calibration.calibrator import calibrate
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -32,7 +32,7 @@ def result(history):
 
 @pytest.fixture(scope="module")
 def comparison(history):
-    from hscore.compare import compare
+    from hscore.calibration.compare import compare
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -106,7 +106,7 @@ def test_weights_of_a_calibrated_stage_move_away_from_the_input(result):
 
 
 def test_weights_without_bootstrap_draw_no_cis(history):
-    from hscore.calibrate import calibrate
+    from hscore.calibration.calibrator import calibrate
 
     # Infinite strength keeps the input weights; no resamples, so no CI to draw.
     with warnings.catch_warnings():

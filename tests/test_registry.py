@@ -18,13 +18,14 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from hscore import synth, tracking
-from hscore.calibrate import calibrate
+from hscore import synth
+from hscore.mlops import tracking
+from hscore.calibration.calibrator import calibrate
 from hscore.errors import HScoreError
-from hscore.registry import (PromotionResult, comparison_window, promote, resolve_model,
+from hscore.mlops.registry import (PromotionResult, comparison_window, promote, resolve_model,
                              resolve_version, version_config)
-from hscore.scorer import HealthScorer
-from hscore.snapshots import read_snapshots, write_frame
+from hscore.scoring.scorer import HealthScorer
+from hscore.scoring.snapshots import read_snapshots, write_frame
 from mlflow_store import new_store, point_at
 
 NAME = tracking.MODEL_NAME

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import hscore
-import hscore.scorer as scorer_module
+import hscore.scoring.scorer as scorer_module
 from hscore import HealthScorer, load_config
 from hscore.config import config_from_dict
 
@@ -532,7 +532,7 @@ def test_n_jobs_counts_threads_like_scikit_learn(monkeypatch):
 
 # ------------------------------------------------------------- row orders
 def test_radix_argsort_is_a_stable_argsort():
-    from hscore.snapshots import _radix_argsort
+    from hscore.scoring.snapshots import _radix_argsort
 
     rng = np.random.default_rng(3)
     for top in (10, 70_000, 2**40):

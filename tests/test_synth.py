@@ -12,7 +12,7 @@ import statsmodels.api as sm
 
 from hscore import HealthScorer, synth
 from hscore.errors import HScoreError
-from hscore.snapshots import check_snapshots
+from hscore.scoring.snapshots import check_snapshots
 
 REPO = Path(__file__).resolve().parents[1]
 

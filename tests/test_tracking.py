@@ -22,11 +22,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from hscore import synth, tracking
-from hscore.calibrate import calibrate
+from hscore import synth
+from hscore.mlops import tracking
+from hscore.calibration.calibrator import calibrate
 from hscore.config import load_config
-from hscore.scorer import HealthScorer
-from hscore.snapshots import read_snapshots, write_frame
+from hscore.scoring.scorer import HealthScorer
+from hscore.scoring.snapshots import read_snapshots, write_frame
 from mlflow_store import new_store, point_at
 
 STRENGTHS = (math.inf, 0.01, 0.0)
@@ -91,7 +92,7 @@ def test_default_store_is_one_absolute_sqlite_file_with_artifacts_beside_it(tmp_
 
     # Without HSCORE_HOME: the checkout hscore is installed from (editable install).
     monkeypatch.delenv("HSCORE_HOME")
-    checkout = Path(tracking.__file__).resolve().parents[1]
+    checkout = Path(tracking.__file__).resolve().parents[2]
     assert tracking.tracking_uri() == f"sqlite:///{checkout}/mlruns.db"
 
 
@@ -145,7 +146,7 @@ def test_quiet_mlflow_outlasts_importing_mlflow():
     """quiet_mlflow() in a fresh process, before anything imported mlflow (as the CLI calls
     it): MLflow's INFO lines (e.g. "Creating initial MLflow database tables" from
     mlflow.store.db.utils) must stay off stderr after mlflow is imported."""
-    code = ("import logging; from hscore import tracking; tracking.quiet_mlflow(); "
+    code = ("import logging; from hscore.mlops import tracking; tracking.quiet_mlflow(); "
             "import mlflow; print(logging.getLogger('mlflow').getEffectiveLevel()); "
             "logging.getLogger('mlflow.store.db.utils').info('INFO chatter')")
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_REGISTRY_URI"}

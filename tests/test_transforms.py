@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from hscore.config import (BooleanTransform, LinearTransform, LogTransform, Metric,
                            RecencyTransform, ThresholdsTransform, load_config)
-from hscore.transforms import metric_subscore, subscore
+from hscore.scoring.transforms import metric_subscore, subscore
 
 NAN = np.nan
 HIB, LIB = "higher_is_better", "lower_is_better"

@@ -24,9 +24,9 @@ import pandas as pd
 
 from hscore.config import Config
 from hscore.errors import DataError
-from hscore.scorer import HealthScorer
-from hscore.snapshots import CheckedSnapshots
-from hscore.snapshots import _fail as row_error
+from hscore.scoring.scorer import HealthScorer
+from hscore.scoring.snapshots import CheckedSnapshots
+from hscore.scoring.snapshots import _fail as row_error
 
 __all__ = ["StageDesign", "DesignSet", "build_designs", "labels"]
 

@@ -1,47 +1,28 @@
-"""The scoring model as a validated, round-trippable config (schema_version 1).
+"""The config's typed model (pydantic, strict) and its semantic checks.
 
-A config is the whole scoring model: the shipped defaults, what calibration
-writes, what export emits and what the production scorer reads. It is loaded
-with a safe YAML loader, checked structurally by pydantic (strict types, no
-unknown keys) and then semantically (weights sum to 1 at each level,
-directions agree with transforms, ...). Every problem is reported with its
-path, all at once.
-
-Examples
---------
->>> from hscore.config import load_config
->>> cfg = load_config("lifecycle")
->>> list(cfg.stages)
-['onboarding', 'adoption', 'maturity', 'renewal']
->>> cfg.stages["maturity"].components["product_usage"].weight
-0.4
+Structural problems come from pydantic, semantic ones (weights summing to 1,
+directions agreeing with transforms, ...) from :func:`_semantic_problems`; both
+are reported together by :func:`config_from_dict`, each with its path.
 """
 
 from __future__ import annotations
 
 import copy
-import io
 import math
-import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hscore.config.cells import Cell
 from hscore.errors import ConfigError
 
-__all__ = [
-    "Config", "Stage", "Component", "Metric", "load_config", "save_config",
-    "config_from_dict", "dump_config", "normalize_weights", "shipped_defaults",
-    "WEIGHT_TOLERANCE",
-]
+__all__ = ["Config", "Stage", "Component", "Metric", "config_from_dict", "normalize_weights",
+           "WEIGHT_TOLERANCE"]
 
 SCHEMA_VERSION = 1
 WEIGHT_TOLERANCE = 1e-9
 ALL_STAGES = "all"
-DEFAULTS_DIR = Path(__file__).parent / "defaults"
 
 _STRICT = ConfigDict(strict=True, extra="forbid", frozen=True)
 
@@ -188,6 +169,15 @@ class Config(_Model):
             for c in stage.components:
                 seen.setdefault(c, None)
         return list(seen)
+
+    def cells(self) -> list[Cell]:
+        """The groups of rows with their own weights, in config order (today: one per stage)."""
+        return [Cell(stage) for stage in self.stages]
+
+    def weights_of(self, cell: Cell | str) -> Stage:
+        """The components, metrics and weights that score ``cell`` (a Cell or its key)."""
+        stage = cell.stage if isinstance(cell, Cell) else str(cell)
+        return self.stages[stage]
 
     def metric_specs(self, name: str) -> list[tuple[str, str, Metric]]:
         """Every (stage, component, spec) in which the metric ``name`` appears."""
@@ -408,63 +398,6 @@ def _ints_to_floats(node: Any, key: str | None = None) -> Any:
     return node
 
 
-def shipped_defaults() -> list[str]:
-    """Names of the configs shipped in ``hscore/defaults``."""
-    return sorted(p.stem for p in DEFAULTS_DIR.glob("*.yaml"))
-
-
-def _read_yaml(text: str, source: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError([("(yaml)", f"not safe YAML{where}: {problem}")], source) from None
-
-
-def load_config(name_or_path: str | os.PathLike | Mapping | Config, *,
-                normalize: bool = False) -> Config:
-    """Load a shipped default by name (``"lifecycle"``, ``"categories"``) or a YAML file.
-
-    Parameters
-    ----------
-    name_or_path
-        A shipped default's name, a path to a YAML file, a mapping, or a Config.
-    normalize
-        Rescale weights to sum to 1 at each level before validating (for
-        configs typed as percentages). Off by default: a config that does not
-        sum to 1 is usually a typo.
-
-    Examples
-    --------
-    >>> cfg = load_config("categories")
-    >>> round(sum(c.weight for c in cfg.stages["all"].components.values()), 12)
-    1.0
-    """
-    if isinstance(name_or_path, Config):
-        return normalize_weights(name_or_path) if normalize else name_or_path
-    if isinstance(name_or_path, Mapping):
-        data, source = dict(name_or_path), None
-    else:
-        text, source = _config_text(name_or_path)
-        data = _read_yaml(text, source)
-    if normalize:
-        data = _normalized_mapping(data, source)
-    return config_from_dict(data, source)
-
-
-def _config_text(name_or_path: str | os.PathLike) -> tuple[str, str]:
-    s = os.fspath(name_or_path)
-    if s in shipped_defaults():
-        return (DEFAULTS_DIR / f"{s}.yaml").read_text("utf-8"), s
-    path = Path(s)
-    if not path.exists():
-        raise ConfigError([("(file)", f"no such config file, and not a shipped default "
-                                      f"({', '.join(shipped_defaults())})")], s)
-    return path.read_text("utf-8"), s
-
-
 def _normalized_mapping(data: Any, source: str | None) -> Any:
     if not isinstance(data, Mapping):
         return data
@@ -511,24 +444,3 @@ def normalize_weights(config: Config | Mapping[str, Any]) -> Config:
     return config_from_dict(_normalized_mapping(data, None))
 
 
-# -------------------------------------------------------------------- saving
-def dump_config(config: Config) -> str:
-    """The config as YAML text; ``load_config`` of it gives back an equal Config."""
-    buf = io.StringIO()
-    yaml.safe_dump(config.to_dict(), buf, sort_keys=False, allow_unicode=True,
-                   default_flow_style=None, width=100)
-    return buf.getvalue()
-
-
-def save_config(config: Config, path: str | os.PathLike) -> Path:
-    """Write the config as YAML atomically (a temp file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(dump_config(config), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path

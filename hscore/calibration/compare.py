@@ -57,10 +57,10 @@ import numpy as np
 import pandas as pd
 
 from hscore.config import Config, load_config
-from hscore.design import labels
+from hscore.calibration.design import labels
 from hscore.errors import DataError, HScoreError, HScoreWarning
-from hscore.evaluation import auc, bootstrap_auc, with_single_threaded_blas
-from hscore.scorer import HealthScorer
+from hscore.calibration.evaluation import auc, bootstrap_auc, with_single_threaded_blas
+from hscore.scoring.scorer import HealthScorer
 
 __all__ = ["compare", "ComparisonResult", "ComparisonWarning", "NO_EVIDENCE"]
 

@@ -45,8 +45,8 @@ import pandas as pd
 
 from hscore.config import Config, Metric, Stage, load_config
 from hscore.errors import HScoreError
-from hscore.snapshots import CheckedSnapshots, check_snapshots
-from hscore.transforms import Kernel, compile_subscore
+from hscore.scoring.snapshots import CheckedSnapshots, check_snapshots
+from hscore.scoring.transforms import Kernel, compile_subscore
 
 __all__ = ["HealthScorer", "score", "StageSubscores", "BANDS"]
 

@@ -69,13 +69,13 @@ def store_root() -> Path:
 
     Examples
     --------
-    >>> from hscore.tracking import store_root
+    >>> from hscore.mlops.tracking import store_root
     >>> store_root()                    # doctest: +SKIP
     PosixPath('/home/me/hscore')
     """
     if os.environ.get("HSCORE_HOME"):
         return Path(os.environ["HSCORE_HOME"]).expanduser().resolve()
-    checkout = Path(__file__).resolve().parents[1]
+    checkout = Path(__file__).resolve().parents[2]     # hscore/mlops/tracking.py -> checkout
     if (checkout / "pyproject.toml").is_file() and (checkout / "hscore").is_dir():
         return checkout
     return Path.cwd().resolve()
@@ -86,7 +86,7 @@ def tracking_uri() -> str:
 
     Examples
     --------
-    >>> from hscore.tracking import tracking_uri
+    >>> from hscore.mlops.tracking import tracking_uri
     >>> tracking_uri()                  # doctest: +SKIP
     'sqlite:////home/me/hscore/mlruns.db'
     """
@@ -98,7 +98,7 @@ def sqlite_path(uri: str | None = None) -> Path | None:
 
     Examples
     --------
-    >>> from hscore.tracking import sqlite_path
+    >>> from hscore.mlops.tracking import sqlite_path
     >>> str(sqlite_path("sqlite:////data/hscore/mlruns.db"))
     '/data/hscore/mlruns.db'
     >>> str(sqlite_path("sqlite:///file:/data/hscore/mlruns.db?mode=ro&uri=true"))
@@ -121,7 +121,7 @@ def artifact_location(uri: str | None = None, experiment: str | None = None) -> 
 
     Examples
     --------
-    >>> from hscore.tracking import artifact_location
+    >>> from hscore.mlops.tracking import artifact_location
     >>> artifact_location("sqlite:////data/hscore/mlruns.db", "hscore-calibration")
     'file:///data/hscore/mlartifacts/hscore-calibration'
     >>> artifact_location("http://mlflow.example:5000") is None
@@ -151,7 +151,7 @@ def configure() -> str:
 
     Examples
     --------
-    >>> from hscore import tracking
+    >>> from hscore.mlops import tracking
     >>> tracking.configure()            # doctest: +SKIP
     'sqlite:////home/me/hscore/mlruns.db'
     """
@@ -183,7 +183,7 @@ def store_lock():
     Examples
     --------
     >>> import mlflow                   # doctest: +SKIP
-    >>> from hscore.tracking import configure, store_lock
+    >>> from hscore.mlops.tracking import configure, store_lock
     >>> with store_lock():              # doctest: +SKIP
     ...     configure()
     ...     with mlflow.start_run():
@@ -210,7 +210,7 @@ def ui_command(uri: str | None = None) -> str:
 
     Examples
     --------
-    >>> from hscore.tracking import ui_command
+    >>> from hscore.mlops.tracking import ui_command
     >>> print(ui_command("sqlite:////data/hscore/mlruns.db"))
     mlflow ui --backend-store-uri sqlite:////data/hscore/mlruns.db --default-artifact-root file:///data/hscore/mlartifacts
     """
@@ -227,7 +227,7 @@ def describe_store() -> str:
 
     Examples
     --------
-    >>> from hscore.tracking import describe_store
+    >>> from hscore.mlops.tracking import describe_store
     >>> print(describe_store())         # doctest: +SKIP
     MLflow store: sqlite:////home/me/hscore/mlruns.db
       artifacts:  file:///home/me/hscore/mlartifacts
@@ -254,7 +254,7 @@ def quiet_mlflow() -> None:
     Examples
     --------
     >>> import logging
-    >>> from hscore.tracking import quiet_mlflow
+    >>> from hscore.mlops.tracking import quiet_mlflow
     >>> quiet_mlflow()
     >>> logging.getLogger("mlflow").getEffectiveLevel() == logging.WARNING
     True
@@ -278,7 +278,7 @@ def ensure_experiment(name: str = EXPERIMENT_NAME) -> str:
     Examples
     --------
     >>> import mlflow                   # doctest: +SKIP
-    >>> from hscore.tracking import configure, ensure_experiment
+    >>> from hscore.mlops.tracking import configure, ensure_experiment
     >>> configure()                     # doctest: +SKIP
     >>> exp_id = ensure_experiment("usage-vs-pulse")            # doctest: +SKIP
     >>> with mlflow.start_run(experiment_id=exp_id):            # doctest: +SKIP
@@ -314,7 +314,7 @@ def pyfunc_output(scores: pd.DataFrame) -> pd.DataFrame:
     Examples
     --------
     >>> import pandas as pd
-    >>> from hscore.tracking import pyfunc_output
+    >>> from hscore.mlops.tracking import pyfunc_output
     >>> scores = pd.DataFrame({"score": [71.5, None],
     ...                        "band": pd.Categorical(["healthy", None])})
     >>> out = pyfunc_output(scores)
@@ -359,7 +359,7 @@ def _signature(example: pd.DataFrame, output: pd.DataFrame):
     seats, the label) accept any type: MLflow's ``double`` refuses ``int64`` and nullable
     ``Int64`` columns and ``long`` refuses missing values, while the scorer reads all of
     these (and names the column of a bad value itself), so the registered model accepts
-    every frame :class:`~hscore.scorer.HealthScorer` accepts.
+    every frame :class:`~hscore.scoring.scorer.HealthScorer` accepts.
     """
     from mlflow.models import infer_signature
     from mlflow.types.schema import AnyType, ColSpec, Schema
@@ -380,7 +380,7 @@ class TrackingInfo:
 
     Examples
     --------
-    >>> from hscore.tracking import TrackingInfo
+    >>> from hscore.mlops.tracking import TrackingInfo
     >>> info = TrackingInfo("3f2a9c", "4", "sqlite:////data/hscore/mlruns.db", "1")
     >>> info.model_uri
     'models:/customer-health-score/4'
@@ -411,7 +411,7 @@ def file_sha256(path: str | os.PathLike) -> str:
     --------
     >>> import tempfile
     >>> from pathlib import Path
-    >>> from hscore.tracking import file_sha256
+    >>> from hscore.mlops.tracking import file_sha256
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     path = Path(folder) / "snapshots.csv"
     ...     _ = path.write_bytes(b"abc")
@@ -431,7 +431,7 @@ def frame_sha256(frame: pd.DataFrame) -> str:
     Examples
     --------
     >>> import pandas as pd
-    >>> from hscore.tracking import frame_sha256
+    >>> from hscore.mlops.tracking import frame_sha256
     >>> frame = pd.DataFrame({"seats": [10, 25]})
     >>> frame_sha256(frame) == frame_sha256(frame.set_axis([7, 8]))     # the index does not count
     True
@@ -450,7 +450,7 @@ def holdout_rows(frame: pd.DataFrame, holdout_from) -> pd.DataFrame:
     Examples
     --------
     >>> import pandas as pd
-    >>> from hscore.tracking import holdout_rows
+    >>> from hscore.mlops.tracking import holdout_rows
     >>> frame = pd.DataFrame({"account_id": ["a", "a", "a"],
     ...                       "snapshot_date": ["2025-01-01", "2025-02-01", "2025-03-01"],
     ...                       "churned": [0.0, 1.0, None]})          # March: not yet known
@@ -541,7 +541,7 @@ def _write_plots(result, folder: Path) -> None:
 def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, register: bool = True,
                     run_name: str | None = None, experiment: str = EXPERIMENT_NAME
                     ) -> TrackingInfo:
-    """Log a fitted :class:`~hscore.calibrate.Calibrator` as one MLflow run and register its
+    """Log a fitted :class:`~hscore.calibration.calibrator.Calibrator` as one MLflow run and register its
     config as a new version of ``customer-health-score`` with the alias ``challenger``.
 
     Parameters
@@ -578,15 +578,15 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
       ``plots/`` (weights.png: input vs calibrated weights with CIs, calibration_curve.png,
       roc.png; one panel per stage) and
       ``holdout/snapshots.parquet`` (the labelled snapshots on or after the holdout start:
-      the window :func:`hscore.registry.promote` scores challenger and champion on);
-    - the registered model: a models-from-code pyfunc (:mod:`hscore.pyfunc_model`) whose only
+      the window :func:`hscore.mlops.registry.promote` scores challenger and champion on);
+    - the registered model: a models-from-code pyfunc (:mod:`hscore.mlops.pyfunc_model`) whose only
       artifact is ``config.yaml``, with signature and input example.
 
     Examples
     --------
-    >>> from hscore.calibrate import calibrate
-    >>> from hscore.snapshots import read_snapshots
-    >>> from hscore.tracking import log_calibration
+    >>> from hscore.calibration.calibrator import calibrate
+    >>> from hscore.scoring.snapshots import read_snapshots
+    >>> from hscore.mlops.tracking import log_calibration
     >>> frame = read_snapshots("snapshots.csv")                              # doctest: +SKIP
     >>> result = calibrate(frame, "lifecycle")                               # doctest: +SKIP
     >>> info = log_calibration(result, frame=frame, snapshots_path="snapshots.csv")  # doctest: +SKIP
@@ -595,7 +595,7 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
     """
     import mlflow
 
-    from hscore.scorer import HealthScorer
+    from hscore.scoring.scorer import HealthScorer
 
     cfg = result.config
     window = (cfg.provenance or {}).get("data_window", {})
@@ -687,11 +687,11 @@ def load_holdout(run_id: str) -> pd.DataFrame:
     """The holdout snapshots a calibration run logged (``holdout/snapshots.parquet``).
 
     Raises MLflow's own error when the run or the artifact does not exist
-    (:func:`hscore.registry.comparison_window` turns it into an ``HScoreError``).
+    (:func:`hscore.mlops.registry.comparison_window` turns it into an ``HScoreError``).
 
     Examples
     --------
-    >>> from hscore.tracking import load_holdout
+    >>> from hscore.mlops.tracking import load_holdout
     >>> window = load_holdout("3f2a9c0e5b7d4e1f8a6b2c3d4e5f6a7b")     # doctest: +SKIP
     >>> window["snapshot_date"].min()                                  # doctest: +SKIP
     Timestamp('2025-06-01 00:00:00')

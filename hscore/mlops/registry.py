@@ -30,8 +30,8 @@ import pandas as pd
 
 from hscore.config import Config, load_config
 from hscore.errors import DataError, HScoreError
-from hscore.evaluation import with_single_threaded_blas
-from hscore.tracking import (HOLDOUT_ARTIFACT, MODEL_NAME, configure, holdout_rows,
+from hscore.calibration.evaluation import with_single_threaded_blas
+from hscore.mlops.tracking import (HOLDOUT_ARTIFACT, MODEL_NAME, configure, holdout_rows,
                              load_holdout, sqlite_path, store_lock)
 
 __all__ = ["resolve_version", "resolve_model", "version_config", "run_config",
@@ -80,7 +80,7 @@ def resolve_version(model):
 
     Examples
     --------
-    >>> from hscore.registry import resolve_version
+    >>> from hscore.mlops.registry import resolve_version
     >>> v = resolve_version("models:/customer-health-score@champion")   # doctest: +SKIP
     >>> v.version, v.aliases                                             # doctest: +SKIP
     ('3', ['champion'])
@@ -99,7 +99,7 @@ def resolve_model(model):
 
     Examples
     --------
-    >>> from hscore.registry import resolve_model
+    >>> from hscore.mlops.registry import resolve_model
     >>> version, run_id = resolve_model("3f2a9c0e5b7d4e1f8a6b2c3d4e5f6a7b")  # doctest: +SKIP
     >>> version is None                  # tracked with register=False   # doctest: +SKIP
     True
@@ -165,7 +165,7 @@ def version_config(version) -> Config:
 
     Examples
     --------
-    >>> from hscore.registry import resolve_version, version_config
+    >>> from hscore.mlops.registry import resolve_version, version_config
     >>> cfg = version_config(resolve_version("models:/customer-health-score@champion"))  # doctest: +SKIP
     >>> cfg.provenance["data_window"]["holdout_from"]                                  # doctest: +SKIP
     '2025-06-01'
@@ -189,7 +189,7 @@ def run_config(run_id: str) -> Config:
 
     Examples
     --------
-    >>> from hscore.registry import run_config
+    >>> from hscore.mlops.registry import run_config
     >>> cfg = run_config("3f2a9c0e5b7d4e1f8a6b2c3d4e5f6a7b")   # doctest: +SKIP
     >>> cfg.name                                               # doctest: +SKIP
     'lifecycle-calibrated'
@@ -233,13 +233,13 @@ def comparison_window(version, cfg: Config | None = None, snapshots=None
 
     Examples
     --------
-    >>> from hscore.registry import comparison_window, resolve_version
+    >>> from hscore.mlops.registry import comparison_window, resolve_version
     >>> version = resolve_version("models:/customer-health-score@challenger")  # doctest: +SKIP
     >>> window, start, source = comparison_window(version)                    # doctest: +SKIP
     >>> source                                                                # doctest: +SKIP
     'runs:/3f2a9c0e5b7d4e1f8a6b2c3d4e5f6a7b/holdout/snapshots.parquet'
     """
-    from hscore.snapshots import read_snapshots
+    from hscore.scoring.snapshots import read_snapshots
 
     cfg = cfg or version_config(version)
     start = _holdout_from(version, cfg)
@@ -286,7 +286,7 @@ def compare_versions(configs: dict[str, Config], window: pd.DataFrame, *,
 
     >>> from hscore import synth
     >>> from hscore.config import load_config
-    >>> from hscore.registry import compare_versions
+    >>> from hscore.mlops.registry import compare_versions
     >>> history = synth.make_history(n_accounts=150, months=8, seed=4)
     >>> window = history.frame[history.frame["churned"].notna()]
     >>> table = compare_versions({"truth": history.truth.as_config(),
@@ -296,9 +296,9 @@ def compare_versions(configs: dict[str, Config], window: pd.DataFrame, *,
     >>> [c for c in table.columns if c.startswith("delta_auc")]
     ['delta_auc', 'delta_auc_low', 'delta_auc_high']
     """
-    from hscore.design import labels
-    from hscore.evaluation import auc, bootstrap_auc, brier, log_loss
-    from hscore.scorer import HealthScorer
+    from hscore.calibration.design import labels
+    from hscore.calibration.evaluation import auc, bootstrap_auc, brier, log_loss
+    from hscore.scoring.scorer import HealthScorer
 
     y_all = labels(window)
     scored = {k: HealthScorer(c).score(window, trend=False).reset_index(drop=True)
@@ -363,7 +363,7 @@ class PromotionResult:
 
     Examples
     --------
-    >>> from hscore.registry import promote
+    >>> from hscore.mlops.registry import promote
     >>> result = promote(tolerance=0.01)          # doctest: +SKIP
     >>> result.summary()[["stage", "auc_challenger", "auc_champion", "delta_auc"]]  # doctest: +SKIP
     """
@@ -456,7 +456,7 @@ def promote(version=None, *, tolerance: float = DEFAULT_TOLERANCE, force: bool =
 
     Examples
     --------
-    >>> from hscore.registry import promote
+    >>> from hscore.mlops.registry import promote
     >>> result = promote()               # the version with the alias @challenger  # doctest: +SKIP
     >>> result.decision, result.promoted                                            # doctest: +SKIP
     ('promoted', True)

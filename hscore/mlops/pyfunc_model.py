@@ -18,12 +18,12 @@ class HealthScoreModel(PythonModel):
 
     def load_context(self, context):
         from hscore.config import load_config
-        from hscore.scorer import HealthScorer
+        from hscore.scoring.scorer import HealthScorer
 
         self.scorer = HealthScorer(load_config(context.artifacts["config"]))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        from hscore.tracking import pyfunc_output
+        from hscore.mlops.tracking import pyfunc_output
 
         return pyfunc_output(self.scorer.score(model_input))
 

@@ -19,7 +19,7 @@ Shell::
 
 Python::
 
-    >>> from hscore.export import export_config              # doctest: +SKIP
+    >>> from hscore.mlops.export import export_config              # doctest: +SKIP
     >>> export_config("models:/customer-health-score@champion", "health.yaml")  # doctest: +SKIP
 """
 
@@ -89,8 +89,8 @@ def export_config(model_uri, out: str | os.PathLike) -> Path:
     HScoreError
         Unknown model, alias, version or run (the CLI prints it as one ``error:`` line).
     """
-    from hscore.registry import resolve_model, run_config, version_config
-    from hscore.tracking import tracking_uri
+    from hscore.mlops.registry import resolve_model, run_config, version_config
+    from hscore.mlops.tracking import tracking_uri
 
     version, run_id = resolve_model(model_uri)
     cfg = version_config(version) if version is not None else run_config(run_id)

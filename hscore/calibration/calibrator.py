@@ -1,6 +1,6 @@
 """Learn each stage's metric weights from churn history, starting from a config's weights.
 
-Per stage, on the sub-scores ``s_m`` in [0, 1] (see :mod:`hscore.design`)::
+Per stage, on the sub-scores ``s_m`` in [0, 1] (see :mod:`hscore.calibration.design`)::
 
     logit P(churn within the horizon) = a - sum_m b_m s_m,    b_m >= 0
 
@@ -20,7 +20,7 @@ Examples
 --------
 >>> import warnings
 >>> from hscore import synth
->>> from hscore.calibrate import calibrate
+>>> from hscore.calibration.calibrator import calibrate
 >>> history = synth.make_history(n_accounts=300, months=18, seed=1)
 >>> with warnings.catch_warnings():
 ...     warnings.simplefilter("ignore")
@@ -46,13 +46,13 @@ import numpy as np
 import pandas as pd
 
 from hscore.config import Config, config_from_dict, load_config
-from hscore.design import StageDesign, build_designs
+from hscore.calibration.design import StageDesign, build_designs
 from hscore.errors import DataError, HScoreError, HScoreWarning
-from hscore.evaluation import (account_weight_blocks, single_threaded_blas, auc, auc_cis, brier, calibration_table,
+from hscore.calibration.evaluation import (account_weight_blocks, single_threaded_blas, auc, auc_cis, brier, calibration_table,
                                log_loss)
 
 if TYPE_CHECKING:
-    from hscore.logistic import LogisticFit
+    from hscore.calibration.logistic import LogisticFit
 
 __all__ = ["Calibrator", "CalibrationResult", "calibrate", "StageFit", "CalibrationWarning",
            "DEFAULT_STRENGTHS"]
@@ -539,7 +539,7 @@ class Calibrator:
     def _fit(X, y, w, prior, strength, frozen, start=None, max_iter=100, tol=1e-10,
              exact=True) -> LogisticFit:
         """fit_logistic with the ``frozen`` metrics held at their prior (as an offset)."""
-        from hscore.logistic import LogisticFit
+        from hscore.calibration.logistic import LogisticFit
         if not frozen.any() or np.isinf(strength):
             return fit_logistic(X, y, sample_weight=w, prior=prior, strength=strength,
                                 start=start, max_iter=max_iter, tol=tol, exact=exact)
@@ -934,9 +934,9 @@ def calibrate(frame: pd.DataFrame, config="lifecycle", **kwargs) -> Calibrator:
 
 # ------------------------------------------------------------------ helpers
 def fit_logistic(*args, **kwargs):
-    """:func:`hscore.logistic.fit_logistic`, imported on first use: it loads scipy, and
+    """:func:`hscore.calibration.logistic.fit_logistic`, imported on first use: it loads scipy, and
     ``import hscore`` (which exports :func:`calibrate`) stays free of it."""
-    from hscore.logistic import fit_logistic as fit
+    from hscore.calibration.logistic import fit_logistic as fit
 
     return fit(*args, **kwargs)
 
