@@ -3,7 +3,7 @@
 Everything that produces a score (the CLI, calibration, the MLflow pyfunc
 model, the exported production config) goes through :class:`HealthScorer`,
 so the scores never disagree with themselves. Work is vectorized over rows;
-the only Python loops run over blocks of rows and over the stages,
+the only Python loops run over blocks of rows and over the cells (stages),
 components and metrics of the config. A block's sub-scores, weights and
 domain checks are computed in small reusable buffers that stay in cache, and
 written once into the output; large frames use a few threads
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hscore.config import Config, Metric, Stage, load_config
+from hscore.config import Cell, Config, Metric, Stage, load_config
 from hscore.errors import HScoreError
 from hscore.scoring.snapshots import CheckedSnapshots, check_snapshots
 from hscore.scoring.transforms import Kernel, compile_subscore
@@ -220,7 +220,9 @@ class HealthScorer:
     def __init__(self, config, n_jobs: int | None = None):
         self.config: Config = load_config(config)
         self.n_jobs = n_jobs
-        self._plans = {name: _plan(stage) for name, stage in self.config.stages.items()}
+        # One plan per cell (the rows that share one set of weights: today a stage).
+        self._plans = {cell.key: _plan(self.config.weights_of(cell))
+                       for cell in self.config.cells()}
 
     def __repr__(self) -> str:
         return f"HealthScorer({self.config!r})"
@@ -267,15 +269,23 @@ class HealthScorer:
                     np.divide(col, seats, out=col)
             kernel(col, col)
 
+    @staticmethod
+    def _cells(checked: CheckedSnapshots) -> tuple[list[Cell], np.ndarray]:
+        """The cells of the checked rows and each row's code into them (today: its stage)."""
+        return [Cell(stage) for stage in checked.stages], checked.stage_codes
+
     def subscores(self, frame_or_checked) -> dict[str, StageSubscores]:
-        """Per stage present in the data, the raw sub-scores (before any missing-value rule)."""
+        """Per cell present in the data (key: ``Cell.key``, today the stage), the raw
+        sub-scores (before any missing-value rule)."""
         checked = (frame_or_checked if isinstance(frame_or_checked, CheckedSnapshots)
                    else self.check(frame_or_checked))
         out = {}
-        for si, name in enumerate(checked.stages):
-            rows = np.flatnonzero(checked.stage_codes == si)
+        cells, codes = self._cells(checked)
+        for ci, cell in enumerate(cells):
+            rows = np.flatnonzero(codes == ci)
             if len(rows) == 0:
                 continue
+            name = cell.key
             plan = self._plans[name]
             values = np.empty((len(rows), len(plan.metrics)), dtype=np.float64, order="F")
             self._fill_subscores(plan, checked, rows, values)
@@ -387,7 +397,7 @@ class HealthScorer:
         n = checked.n_rows
         components = cfg.component_names
         metrics = cfg.metric_names
-        has_prob = any(s.probability is not None for s in cfg.stages.values())
+        has_prob = any(cfg.weights_of(c).probability is not None for c in cfg.cells())
         head = ["score", "coverage", "score_change"] + (["churn_probability"] if has_prob else [])
         columns = head + [f"component_{c}" for c in components] \
             + [f"contribution_{m}" for m in metrics]
@@ -399,48 +409,47 @@ class HealthScorer:
         col_of_comp = {c: len(head) + i for i, c in enumerate(components)}
         col_of_metric = {m: len(head) + len(components) + i for i, m in enumerate(metrics)}
 
-        stages = checked.stages
-        # The output columns each stage writes (the others are empty on its rows).
-        used = {}
-        for name in stages:
-            st, plan = cfg.stages[name], self._plans[name]
+        cells, codes = self._cells(checked)
+        weights = [cfg.weights_of(cell) for cell in cells]
+        plans = [self._plans[cell.key] for cell in cells]
+        # The output columns each cell writes (the others are empty on its rows).
+        used = []
+        for st, plan in zip(weights, plans):
             cols = [0, 1] + ([3] if st.probability is not None else [])
-            used[name] = (cols + [col_of_comp[c] for c in st.components]
-                          + [col_of_metric[m] for m in plan.metrics])
+            used.append(cols + [col_of_comp[c] for c in st.components]
+                        + [col_of_metric[m] for m in plan.metrics])
         # Columns some stage leaves empty: a chunk's slice of them is first filled with
         # NaN (a contiguous write), then the stages that use them overwrite their rows.
-        shared = set.intersection(*(set(cols) for cols in used.values()))
+        shared = set.intersection(*(set(cols) for cols in used))
         partial = [c for c in range(len(columns)) if c not in shared and c != 2]
         runs = _runs(partial)
         chunk = min(_CHUNK_ROWS, n)
         n_metrics = max(len(p.metrics) for p in self._plans.values())
         n_comps = max(len(p.component_weight) for p in self._plans.values())
-        codes = checked.stage_codes
-        single = len(stages) == 1
+        single = len(cells) == 1
 
         def score_block(start: int, stop: int, buf: _Scratch) -> None:
             for first, last in runs:
                 block[start:stop, first:last] = np.nan
-            for si, name in enumerate(stages):
+            for ci, (st, plan) in enumerate(zip(weights, plans)):
                 if single:
                     rows = np.arange(start, stop)
                 else:
-                    rows = np.flatnonzero(codes[start:stop] == si)
+                    rows = np.flatnonzero(codes[start:stop] == ci)
                     if len(rows) == 0:
                         continue
                     rows += start
                 k = len(rows)
-                plan = self._plans[name]
                 values = buf.values[:k, :len(plan.metrics)]
                 self._fill_subscores(plan, checked, rows, values, buf.seats[:k], verified)
                 self._combine_into(plan, values, buf)
                 score[rows] = buf.score[:k]
                 coverage[rows] = buf.coverage[:k]
-                for ci, cname in enumerate(cfg.stages[name].components):
-                    block[:, col_of_comp[cname]][rows] = buf.components[:k, ci]
+                for c, cname in enumerate(st.components):
+                    block[:, col_of_comp[cname]][rows] = buf.components[:k, c]
                 for j, mname in enumerate(plan.metrics):
                     block[:, col_of_metric[mname]][rows] = values[:, j]
-                prob = cfg.stages[name].probability
+                prob = st.probability
                 if prob is not None:
                     z = prob.intercept + prob.slope * buf.score[:k]
                     block[:, 3][rows] = 1.0 / (1.0 + np.exp(-z))
