@@ -1,0 +1,72 @@
+"""hscore.progress: phase lines, counted steps as a bar or a few plain lines, silent by default."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from hscore import progress
+
+
+class _Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_the_api_is_silent_unless_a_reporter_is_installed(capsys):
+    steps = progress.current().steps("bootstrap", 10)
+    with progress.current().phase("design"):
+        for _ in range(10):
+            steps.advance()
+    assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize("total", [1, 3, 4, 7, 200])
+def test_plain_lines_are_few_and_end_on_the_total(total):
+    out = io.StringIO()
+    steps = progress.Progress(stream=out, bar=False).steps("bootstrap", total)
+    for _ in range(total):
+        steps.advance()
+    lines = out.getvalue().splitlines()
+    assert 1 <= len(lines) <= 4
+    assert lines[-1] == f"bootstrap {total}/{total}"
+    counts = [int(line.split()[1].split("/")[0]) for line in lines]
+    assert counts == sorted(set(counts))                  # increasing, never repeated
+
+
+def test_a_terminal_gets_one_redrawn_bar_ending_in_a_newline():
+    clock = _Clock()
+    out = io.StringIO()
+    steps = progress.Progress(stream=out, bar=True, clock=clock).steps("refits", 50)
+    for i in range(50):
+        clock.t = i * 0.01          # redraws are throttled to every 0.1 s
+        steps.advance()
+    text = out.getvalue()
+    assert text.count("\n") == 1 and text.endswith("50/50\n")
+    assert 1 < text.count("\r") <= 6
+
+
+def test_a_phase_says_when_it_starts_and_how_long_it_took():
+    clock = _Clock()
+    out = io.StringIO()
+    with progress.reporting(progress.Progress(stream=out, clock=clock)):
+        with progress.current().phase("cross-validation"):
+            clock.t = 2.25
+    assert out.getvalue().splitlines() == ["cross-validation ...",
+                                           "cross-validation done in 2.2 s"]
+    # the reporter is uninstalled after the block
+    assert isinstance(progress.current(), progress.Silent)
+    assert not isinstance(progress.current(), progress.Progress)
+
+
+def test_a_terminal_is_detected_from_the_stream():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert progress.Progress(stream=Tty()).bar is True
+    assert progress.Progress(stream=io.StringIO()).bar is False
