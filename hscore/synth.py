@@ -54,8 +54,8 @@ from hscore.errors import HScoreError
 from hscore.scoring.scorer import HealthScorer
 from hscore.scoring.transforms import metric_subscore
 
-__all__ = ["History", "Truth", "make_history", "make_stage_sample", "TRUE_WEIGHTS",
-           "HORIZON_DAYS"]
+__all__ = ["History", "Truth", "make_history", "make_stage_sample", "make_cross_section",
+           "TRUE_WEIGHTS", "HORIZON_DAYS", "CRM_TRUE_WEIGHTS"]
 
 #: Labels mean "churned within this many days after the snapshot" (snapshots are monthly).
 HORIZON_DAYS = 30
@@ -478,3 +478,97 @@ def write_sample(path) -> Path:
     # Ten significant digits: the last bits of a float differ across numpy builds and
     # platforms, and the file must not.
     return write_frame(make_history(**SAMPLE_ARGS).frame, path, float_format="%.10g")
+
+
+# ------------------------------------------------------- a cross-sectional book
+#: The truth behind the second shipped book ``data/crm_export.csv`` (config
+#: ``data/crm_export.yaml``): effective weights that differ from the team's guess.
+CRM_TRUE_WEIGHTS = {"logins_per_user_30d": 0.35, "feature_breadth_pct": 0.15, "exec_nps": 0.05,
+                    "days_since_exec_meeting": 0.15, "open_tickets_90d": 0.20,
+                    "invoice_days_late": 0.10}
+CRM_SAMPLE_ARGS = {"n_accounts": 1500, "seed": 11, "snapshot_date": "2024-12-01",
+                   "base_rate": 0.15, "strength": 8.0, "missing_rate": 0.04,
+                   "integer_metrics": ("exec_nps", "days_since_exec_meeting", "open_tickets_90d",
+                                       "invoice_days_late")}
+
+
+def make_cross_section(config, true_weights: dict[str, float], *, n_accounts: int = 1000,
+                       seed: int = 0, snapshot_date: str = "2024-12-01", base_rate: float = 0.15,
+                       strength: float = 8.0, missing_rate: float = 0.0,
+                       integer_metrics=()) -> History:
+    """A CRM-style export: one row per account on one day, for a one-stage config (``all``).
+
+    Metrics come from three correlated latent factors (one per component, in turn) through the
+    inverse of each metric's transform, as in :func:`make_history`; ``churned`` ("churned within
+    the config's horizon after the export") is drawn from ``logit P = a - b . s`` with
+    ``b = strength x true_weights`` and ``a`` solved so that about ``base_rate`` churn. The
+    table has no ``stage`` and no ``seats`` column, and an ``arr`` column no config reads.
+    ``integer_metrics`` are counts (tickets, days) and come out as whole numbers.
+
+    Examples
+    --------
+    >>> from hscore import synth
+    >>> from hscore.config import load_config
+    >>> h = synth.make_cross_section(load_config("data/crm_export.yaml"), synth.CRM_TRUE_WEIGHTS,
+    ...                              n_accounts=200, seed=1)
+    >>> h.frame["snapshot_date"].nunique(), "stage" in h.frame, len(h.frame)
+    (1, False, 200)
+    """
+    config = load_config(config)
+    if list(config.stages) != ["all"]:
+        raise HScoreError("config: make_cross_section needs a one-stage config (stage 'all')")
+    n_accounts = _check(n_accounts, "n_accounts")
+    stage = config.stages["all"]
+    names = stage.metric_names
+    unknown = sorted(set(true_weights) ^ set(names))
+    if unknown:
+        raise HScoreError(f"true_weights: must name exactly the config's metrics; "
+                          f"differs in {', '.join(unknown)}")
+    v = pd.Series(true_weights, dtype=float)[names]
+    coef = {"all": v / v.sum() * float(strength)}
+    truth = Truth("cross-section", {}, coef, config)
+    factor_of = {c: i % 3 for i, c in enumerate(stage.components)}
+    no_seats = np.ones(1, dtype=np.int64)
+
+    def draw(rng, n):
+        factors = _stationary_factors(rng, n)
+        raw = {}
+        for cname, comp in stage.components.items():
+            f = factors[:, factor_of[cname]]
+            for mname, spec in comp.metrics.items():
+                z = _LOADING * f + np.sqrt(1 - _LOADING ** 2) * rng.standard_normal(n)
+                x = _invert(mname, spec, _normal_cdf(z), np.repeat(no_seats, n))
+                raw[mname] = np.round(x) if mname in integer_metrics else x
+        return raw, _subscores(config, "all", raw, np.ones(n, dtype=np.int64))
+
+    _, pilot = draw(np.random.default_rng(20240101), 20000)
+    truth.intercept["all"] = _solve_intercept(pilot @ coef["all"].to_numpy(), base_rate)
+    rng = np.random.default_rng(seed)
+    raw, s = draw(rng, n_accounts)
+    p = 1.0 / (1.0 + np.exp(-truth.linear_risk("all", s)))
+    churned = (rng.random(n_accounts) < p).astype(np.int64)
+    arr = np.round(np.exp(rng.normal(np.log(30000), 1.0, n_accounts)), -2)
+    frame = pd.DataFrame({
+        "account_id": [f"C-{i:05d}" for i in rng.permutation(n_accounts) + 10000],
+        "churned": churned,
+        "segment": np.select([arr < 15000, arr < 100000], ["smb", "mid"], "enterprise"),
+        "arr": arr,
+        "snapshot_date": pd.Timestamp(snapshot_date),
+    })
+    for m in names:
+        x = raw[m].astype(np.float64)
+        if missing_rate > 0:
+            x[rng.random(n_accounts) < missing_rate] = np.nan
+        frame[m] = x
+    return History(frame, truth, config, horizon_days=config.label_horizon_days or HORIZON_DAYS)
+
+
+def write_crm_sample(path, config="data/crm_export.yaml") -> Path:
+    """Write the second shipped book (``data/crm_export.csv``) from its truth.
+
+    Regenerate it with ``python -c "from hscore import synth; synth.write_crm_sample('data/crm_export.csv')"``.
+    """
+    from hscore.scoring.snapshots import write_frame
+
+    frame = make_cross_section(config, CRM_TRUE_WEIGHTS, **CRM_SAMPLE_ARGS).frame
+    return write_frame(frame, path, float_format="%.10g")
