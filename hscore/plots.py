@@ -4,8 +4,9 @@ Every function returns a :class:`matplotlib.figure.Figure` with a title, axis
 labels and units; nothing is shown or saved here, so the same figure serves a
 notebook cell (``fig``) and an artifact (``fig.savefig("weights.png")``).
 Figures are built without ``pyplot``: no global figure state, nothing left
-open in a long calibration loop. In a notebook run ``%matplotlib inline`` once
-so that a returned figure displays.
+open in a long calibration loop. They display as an image in a notebook as
+they are, whatever the matplotlib backend (no ``%matplotlib inline`` needed):
+a returned figure renders itself to PNG for Jupyter.
 
 =========================  =====================================================
 :func:`weights`            input vs calibrated effective weights with bootstrap CIs
@@ -56,13 +57,39 @@ SCORE_UNITS = "health score (points, 0–100)"
 
 
 # ----------------------------------------------------------------- helpers
+def _figure_class():
+    """A matplotlib Figure that Jupyter shows as an image without a pyplot backend.
+
+    Jupyter asks an object for ``_repr_png_``; a bare ``Figure`` has none unless
+    ``%matplotlib inline`` registered a formatter, so a fresh notebook showed only
+    ``<Figure size ... with 4 Axes>``. Rendering goes through the Agg canvas, which needs
+    no display.
+    """
+    global _ShownFigure
+    if _ShownFigure is None:
+        from matplotlib.figure import Figure
+
+        class ShownFigure(Figure):
+            def _repr_png_(self) -> bytes:
+                import io
+
+                buf = io.BytesIO()
+                self.savefig(buf, format="png", dpi=100)
+                return buf.getvalue()
+
+        _ShownFigure = ShownFigure
+    return _ShownFigure
+
+
+_ShownFigure = None
+
+
 def _figure(n_panels: int, panel_size: tuple[float, float], ncols: int = 2):
     """A constrained-layout figure with exactly ``n_panels`` axes, row-major."""
-    from matplotlib.figure import Figure
-
     ncols = max(1, min(ncols, n_panels))
     nrows = math.ceil(n_panels / ncols)
-    fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows), layout="constrained")
+    fig = _figure_class()(figsize=(panel_size[0] * ncols, panel_size[1] * nrows),
+                          layout="constrained")
     axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(n_panels)]
     return fig, axes
 
@@ -203,8 +230,15 @@ def calibration_curve(result, *, stage: str | None = None):
             for model, part in table.groupby("model", sort=False):
                 x = 100.0 * part["mean_predicted"].to_numpy()
                 obs = 100.0 * part["observed_rate"].to_numpy()
-                ax.plot(x, obs, marker="o", ms=4, color=_MODEL_COLORS.get(model),
-                        label=MODEL_LABELS.get(model, model))
+                label = MODEL_LABELS.get(model, model)
+                if model == "calibrated":
+                    label += " (n = snapshots per bin)"
+                ax.plot(x, obs, marker="o", ms=4, color=_MODEL_COLORS.get(model), label=label)
+                if model == "calibrated":
+                    # How much each point rests on: an observed rate from 12 snapshots is noise.
+                    for xi, oi, n in zip(x, obs, part["rows"].to_numpy()):
+                        ax.annotate(f"n={int(n)}", (xi, oi), textcoords="offset points",
+                                    xytext=(3, -9), fontsize=6.5, color=_MODEL_COLORS[model])
                 top = max(top, float(np.nanmax(x)), float(np.nanmax(obs)))
         top = min(100.0, top * 1.05) if top > 0 else 100.0
         ax.plot([0, top], [0, top], ls="--", color="0.5", lw=1, label="perfect calibration")
@@ -332,9 +366,10 @@ def score_distribution(scores: pd.DataFrame, config=None, *, stage: str | None =
                              (bands.at_risk, bands.healthy, "neutral"),
                              (bands.healthy, 100, "healthy")):
             ax.axvspan(lo, hi, color=_BAND_COLORS[band], alpha=0.08, lw=0)
-        bars = ax.hist(scored, bins=edges, color="C0", edgecolor="white", lw=0.5,
-                       label="snapshots per bin")[2]
-        bars.set_label("snapshots per bin")
+        # The label goes on the bar container only: on ``hist(label=...)`` as well, the legend
+        # listed it twice.
+        bars = ax.hist(scored, bins=edges, color="C0", edgecolor="white", lw=0.5)[2]
+        bars.set_label(f"snapshots per {bin_width:g}-point bin")
         ax.axvline(bands.at_risk, color=_BAND_COLORS["at_risk"], ls="--", lw=1.2,
                    label=f"at risk below {bands.at_risk:g}")
         ax.axvline(bands.healthy, color=_BAND_COLORS["healthy"], ls="--", lw=1.2,
@@ -346,8 +381,14 @@ def score_distribution(scores: pd.DataFrame, config=None, *, stage: str | None =
         empty = len(values) - len(scored)
         ax.set_title(f"{name}: {len(scored)} scored snapshots, {at_risk:.0%} at risk"
                      + (f", {empty} without score" if empty else ""), fontsize=9.5)
-        ax.legend(fontsize=7.5, loc="upper left")
-    fig.suptitle("Health score distribution by lifecycle stage")
+    # Every panel has the same three entries: one legend under the panels, where it covers
+    # no bar (inside a panel it hid the tallest one).
+    handles, labels = axes[0].get_legend_handles_labels()
+    order = np.argsort([not lab.startswith("snapshots") for lab in labels], kind="stable")
+    fig.legend([handles[i] for i in order], [labels[i] for i in order],
+               loc="outside lower center", ncol=3, fontsize=8)
+    fig.suptitle("Health score distribution" + (" by lifecycle stage" if len(names) > 1
+                                                 or names != ["all"] else ""))
     return fig
 
 

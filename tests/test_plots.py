@@ -238,7 +238,7 @@ def test_score_distribution_histograms_are_the_scores(history):
     for ax, stage in zip(fig.axes, stages):
         values = scores.loc[scores["stage"] == stage, "score"].dropna().to_numpy()
         counts, _ = np.histogram(values, bins=edges)
-        bars = _bars(ax, "snapshots per bin")
+        bars = _bars(ax, "snapshots per 5-point bin")
         np.testing.assert_array_equal([p.get_height() for p in bars], counts)
         np.testing.assert_allclose([p.get_x() for p in bars], edges[:-1])
         assert sum(p.get_height() for p in bars) == len(values)
@@ -263,7 +263,7 @@ def test_score_distribution_without_stage_column_and_bad_input():
     scores = pd.DataFrame({"score": [10.0, 55.0, 55.0, np.nan, 99.0]})
     fig = plots.score_distribution(scores)
     (ax,) = fig.axes
-    heights = np.array([p.get_height() for p in _bars(ax, "snapshots per bin")])
+    heights = np.array([p.get_height() for p in _bars(ax, "snapshots per 5-point bin")])
     assert heights.sum() == 4 and heights[2] == 1 and heights[11] == 2 and heights[19] == 1
     assert "1 without score" in ax.get_title()
     with pytest.raises(DataError, match="column 'score'"):
