@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 
 from hscore.config import Config, load_config
-from hscore.calibration.design import labels
+from hscore.calibration.design import account_ranks, canonical_order, labels
 from hscore.errors import DataError, HScoreError, HScoreWarning
 from hscore.calibration.evaluation import auc, bootstrap_auc, with_single_threaded_blas
 from hscore.scoring.scorer import HealthScorer
@@ -512,8 +512,12 @@ def compare(frame: pd.DataFrame, config, stage: str, a: str, b: str, *, n_bootst
     measured = ~np.isnan(signals).any(axis=1)
     n_unmeasured = int((labelled & ~measured).sum())
     keep = labelled & measured
+    # Canonical (account, date) order: the paired resamples do not depend on the file's order.
+    ranks = account_ranks(checked)
+    keep = np.flatnonzero(keep)
+    keep = keep[canonical_order(ranks, checked.days, rows[keep])]
     y, signals, rows = y[keep], signals[keep], rows[keep]
-    groups = checked.account_codes[rows]
+    groups = ranks[rows]
 
     n_events = int(y.sum())
     if len(y) == 0:

@@ -13,6 +13,11 @@ the input config's score is exactly ``100 * sum_m v0_m s_m`` on every row:
 Rows that the scorer leaves without a score (coverage under
 ``min_coverage``) and rows without a known label (``churned`` empty:
 censored) are left out and counted.
+
+Design rows are in a canonical order, by (account_id, snapshot_date), and accounts are
+numbered in account_id order: folds, bootstrap resamples and every floating-point sum then
+see the same sequence whatever the order of the input file, so the same data calibrate to
+the same config (see :func:`canonical_order`).
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from hscore.scoring.scorer import HealthScorer
 from hscore.scoring.snapshots import CheckedSnapshots
 from hscore.scoring.snapshots import _fail as row_error
 
-__all__ = ["StageDesign", "DesignSet", "build_designs", "labels"]
+__all__ = ["StageDesign", "DesignSet", "build_designs", "labels", "account_ranks",
+           "canonical_order"]
 
 
 @dataclass
@@ -131,6 +137,47 @@ def labels(frame: pd.DataFrame) -> np.ndarray:
     return y
 
 
+def account_ranks(checked: CheckedSnapshots) -> np.ndarray:
+    """(n,) per row, the rank of its account_id among the distinct ids, in sorted order.
+
+    Unlike the first-appearance codes of the snapshot check, these do not depend on the
+    order of the rows. Ids of mixed types (a file read with some numeric ids) that Python
+    cannot compare sort by (type name, text).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from hscore.scoring.scorer import HealthScorer
+    >>> frame = pd.DataFrame({"account_id": ["b", "a", "b"], "stage": "all",
+    ...                       "snapshot_date": ["2025-01-01", "2025-01-01", "2025-02-01"]})
+    >>> cfg = {"schema_version": 1, "name": "x", "stages": {"all": {"components": {"c": {
+    ...     "weight": 1, "metrics": {"m": {"weight": 1, "direction": "higher_is_better",
+    ...     "transform": {"kind": "linear", "lo": 0, "hi": 1}}}}}}}}
+    >>> from hscore.config import config_from_dict
+    >>> checked = HealthScorer(config_from_dict(cfg)).check(frame.assign(m=0.5))
+    >>> account_ranks(checked).tolist()
+    [1, 0, 1]
+    """
+    codes, uniques = pd.factorize(checked.frame["account_id"])
+    values = np.asarray(uniques, dtype=object)
+    try:
+        by_id = np.argsort(values, kind="stable")
+    except TypeError:
+        by_id = np.array(sorted(range(len(values)),
+                                key=lambda i: (type(values[i]).__name__, str(values[i]))),
+                         dtype=np.intp)
+    rank = np.empty(len(values), dtype=np.int64)
+    rank[by_id] = np.arange(len(values))
+    return rank[codes]
+
+
+def canonical_order(ranks: np.ndarray, days: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The permutation that sorts ``rows`` (positions in the frame) by (account rank,
+    snapshot day): the order design rows, folds and resamples follow. ``ranks`` (see
+    :func:`account_ranks`) and ``days`` are per row of the whole frame."""
+    return np.lexsort((days[rows], ranks[rows]))
+
+
 def _fill_missing(values: np.ndarray, component_of: np.ndarray, metric_w: np.ndarray,
                   component_w: np.ndarray, mode: str) -> np.ndarray:
     present = ~np.isnan(values)
@@ -169,6 +216,7 @@ def build_designs(frame: pd.DataFrame, config: Config, *, require_labels: bool =
     scorer = HealthScorer(config)
     checked = scorer.check(frame)
     y_all = labels(frame) if require_labels else np.zeros(len(frame))
+    ranks = account_ranks(checked)
     designs: dict[str, StageDesign] = {}
     n_censored = n_unscored = 0
     for stage, sub in scorer.subscores(checked).items():
@@ -176,21 +224,24 @@ def build_designs(frame: pd.DataFrame, config: Config, *, require_labels: bool =
         parts = scorer.combine(stage, sub.values)
         keep = ~parts["too_thin"]
         stage_unscored = int((~keep).sum())
-        y = y_all[sub.rows]
-        known = ~np.isnan(y)
+        known = ~np.isnan(y_all[sub.rows])
         stage_censored = int((keep & ~known).sum())
         n_unscored += stage_unscored
         n_censored += stage_censored
         keep &= known
-        filled = _fill_missing(sub.values[keep], plan.component_of, plan.metric_weight,
+        # Positions within the stage's rows, in canonical order.
+        local = np.flatnonzero(keep)
+        local = local[canonical_order(ranks, checked.days, sub.rows[local])]
+        values = sub.values[local]
+        filled = _fill_missing(values, plan.component_of, plan.metric_weight,
                                plan.component_weight, config.missing)
-        rows = sub.rows[keep]
+        rows = sub.rows[local]
         designs[stage] = StageDesign(
             stage=stage, metrics=list(sub.metrics),
             components=list(config.stages[stage].components),
             component_of=plan.component_of.copy(), X=filled / 100.0,
-            measured=~np.isnan(sub.values[keep]), y=y[keep],
-            groups=checked.account_codes[rows], days=checked.days[rows], rows=rows,
+            measured=~np.isnan(values), y=y_all[rows],
+            groups=ranks[rows], days=checked.days[rows], rows=rows,
             input_weights=plan.component_weight[plan.component_of] * plan.metric_weight,
             missing=config.missing, min_coverage=config.min_coverage,
             n_censored=stage_censored, n_unscored=stage_unscored)
