@@ -86,9 +86,19 @@ def test_wald_and_lr_equal_plain_statsmodels_fit(hand):
     wald = full.wald_test(np.array([[0.0, 1.0, -1.0]]), scalar=True)
     assert result.wald["statistic"] == pytest.approx(float(wald.statistic), rel=1e-6)
     assert result.wald["p_value"] == pytest.approx(float(wald.pvalue), rel=1e-6, abs=1e-300)
-    assert result.wald["difference"] == pytest.approx(full.params[1] - full.params[2], rel=1e-6)
-    np.testing.assert_allclose(result.joint["coef"].to_numpy(), full.params, rtol=1e-6)
+    # The calibration's sign: a signal's coef is minus statsmodels' (protective > 0), the
+    # const is statsmodels' own, and the CI flips with the coefficient.
+    sign = np.array([1.0, -1.0, -1.0])
+    assert result.wald["difference"] == pytest.approx(full.params[2] - full.params[1], rel=1e-6)
+    np.testing.assert_allclose(result.joint["coef"].to_numpy(), sign * full.params, rtol=1e-6)
     np.testing.assert_allclose(result.joint["se"].to_numpy(), full.bse, rtol=1e-6)
+    np.testing.assert_allclose(result.joint["z"].to_numpy(), sign * full.tvalues, rtol=1e-6)
+    ci = full.conf_int()
+    np.testing.assert_allclose(result.joint["ci_low"].to_numpy(),
+                               [ci[0, 0], -ci[1, 1], -ci[2, 1]], rtol=1e-6)
+    np.testing.assert_allclose(result.joint["ci_high"].to_numpy(),
+                               [ci[0, 1], -ci[1, 0], -ci[2, 0]], rtol=1e-6)
+    assert (result.joint.loc[["feature_adoption_rate", "csm_pulse"], "coef"] > 0).all()
     for j, name in enumerate(["feature_adoption_rate", "csm_pulse"]):
         keep_other = [c for c in (0, 1) if c != j]
         reduced = sm.Logit(y, sm.add_constant(z[:, keep_other])).fit(disp=0)
@@ -256,7 +266,7 @@ def test_finds_the_strong_true_difference_on_synthetic_data(synthetic):
     assert result.delta_auc_ci[0] > 0
     assert f"{strong} is more predictive of churn than csm_pulse" in result.verdict
     assert result.wald["p_value"] < 0.001
-    assert result.joint.loc[strong, "coef"] < result.joint.loc["csm_pulse", "coef"] < 0
+    assert result.joint.loc[strong, "coef"] > result.joint.loc["csm_pulse", "coef"] > 0
     # the seed's picture: the strong signal is in the at-risk range for more of the churned
     assert (result.lift.loc[strong, "churned_at_risk"]
             > result.lift.loc["csm_pulse", "churned_at_risk"])

@@ -49,7 +49,6 @@ True
 
 from __future__ import annotations
 
-import html
 import warnings
 from dataclasses import dataclass, field
 
@@ -60,6 +59,10 @@ from hscore.config import Config, load_config
 from hscore.calibration.design import account_ranks, canonical_order, labels
 from hscore.errors import DataError, HScoreError, HScoreWarning
 from hscore.calibration.evaluation import auc, bootstrap_auc, with_single_threaded_blas
+from hscore.calibration.validation import (HORIZON, Integral, Interval, Real,
+                                           bootstrap_count, resolve_horizon,
+                                           validate_params)
+from hscore.display import ResultDisplay, Section
 from hscore.scoring.scorer import HealthScorer
 
 __all__ = ["compare", "ComparisonResult", "ComparisonWarning", "NO_EVIDENCE"]
@@ -67,13 +70,21 @@ __all__ = ["compare", "ComparisonResult", "ComparisonWarning", "NO_EVIDENCE"]
 #: The phrase the verdict uses when the ΔAUC confidence interval covers 0.
 NO_EVIDENCE = "no evidence of a difference"
 
+#: What the settings of :func:`compare` may be (a CI from fewer than 10 resamples is noise).
+_PARAMETER_CONSTRAINTS = {
+    "n_bootstrap": [bootstrap_count(10)],
+    "seed": [Interval(Integral, 0, None)],
+    "horizon_days": [None, HORIZON],
+    "alpha": [Interval(Real, 0, 1, closed="neither")],
+}
+
 
 class ComparisonWarning(HScoreWarning):
     """Something that weakens a comparison (separation, a signal running backwards...)."""
 
 
-@dataclass
-class ComparisonResult:
+@dataclass(frozen=True)
+class ComparisonResult(ResultDisplay):
     """The evidence on whether signal ``a`` predicts churn better than signal ``b``.
 
     Attributes
@@ -94,12 +105,13 @@ class ComparisonResult:
         Univariate AUC of each signal (risk = -signal; 0.5 = no better than chance).
     joint : DataFrame
         The joint statsmodels ``Logit`` of churn on the standardized signals (z = (x - mean) /
-        std, population std): ``coef`` (change in log-odds of churn per standard deviation,
-        negative = protective), ``se``, ``z``, ``p``, ``ci_low``, ``ci_high``; rows ``const``,
-        ``a``, ``b`` (by name).
+        std, population std), in the calibration's sign (``logit P = const - sum coef z``):
+        ``coef`` is the drop in churn log-odds per standard deviation of the signal
+        (positive = protective; statsmodels' coefficient with the sign flipped), ``se``,
+        ``z``, ``p``, ``ci_low``, ``ci_high``; rows ``const``, ``a``, ``b`` (by name).
     wald : dict
         Test of equal standardized coefficients: ``statistic`` (chi2), ``df`` (1), ``p_value``,
-        ``difference`` (coef_a - coef_b).
+        ``difference`` (coef_a - coef_b, in the same sign).
     likelihood_ratio : DataFrame
         Per signal dropped from the joint model: ``statistic`` = 2 (llf_joint - llf_without),
         ``df`` (1), ``p_value``.
@@ -156,7 +168,9 @@ class ComparisonResult:
     # ----------------------------------------------------------- tables
     def summary(self) -> pd.DataFrame:
         """One row per signal: kind, at-risk shares and lift, AUC, the joint model's
-        standardized coefficient with SE, z and p, and the likelihood-ratio test for dropping it."""
+        standardized coefficient (``coef_per_sd``: drop in churn log-odds per standard
+        deviation, positive = protective) with SE, z and p, and the likelihood-ratio test for
+        dropping it."""
         rows = []
         for name in (self.a, self.b):
             lift = self.lift.loc[name]
@@ -216,40 +230,17 @@ class ComparisonResult:
                          "latest)")
         return lines
 
-    def print_summary(self, decimals: int = 4, warnings: bool = True) -> None:
-        """Print the header, the at-risk lift, the per-signal table, the tests and the verdict.
+    def _sections(self) -> list[Section]:
+        return [Section("at-risk range (sub-score below the at_risk band)",
+                        lines=self._lift_lines()),
+                Section(None, self.summary(), index=True),
+                Section(None, self.tests(), index=True)]
 
-        Parameters
-        ----------
-        decimals : int, default 4
-            Rounding of the tables.
-        warnings : bool, default True
-            Print the warnings too (the CLI has printed them on stderr already).
-        """
-        print(self._header())
-        print()
-        print("at-risk range (sub-score below the at_risk band):")
-        print("\n".join(self._lift_lines()))
-        print()
-        print(self.summary().round(decimals).to_string())
-        print()
-        print(self.tests().round(decimals).to_string())
-        print()
-        print(f"verdict: {self.verdict}")
-        for w in self.warnings if warnings else ():
-            print(f"warning: {w}")
+    def _footer(self) -> list[str]:
+        return [f"verdict: {self.verdict}"]
 
-    def _repr_html_(self) -> str:
-        parts = [f"<h4>{html.escape(self._header())}</h4>",
-                 f"<p><b>{html.escape(self.verdict)}</b></p>",
-                 "<ul>" + "".join(f"<li>{html.escape(s.strip())}</li>"
-                                  for s in self._lift_lines()) + "</ul>",
-                 self.summary().round(4).to_html(),
-                 self.tests().round(4).to_html()]
-        if self.warnings:
-            parts.append("<ul>" + "".join(f"<li>warning: {html.escape(w)}</li>"
-                                          for w in self.warnings) + "</ul>")
-        return "\n".join(parts)
+    def _warnings(self) -> list[str]:
+        return list(self.warnings)
 
     def __repr__(self) -> str:
         lo, hi = self.delta_auc_ci
@@ -276,16 +267,6 @@ def _resolve(config: Config, stage: str, field_name: str, name) -> str:
             f"{field_name}: '{name}' is neither a metric nor a component of stage '{stage}' "
             f"(components: {', '.join(st.components)}; metrics: {', '.join(st.metric_names)})")
     return "metric" if is_metric else "component"
-
-
-def _check_horizon(horizon_days, config: Config) -> int | None:
-    horizon = config.label_horizon_days if horizon_days is None else horizon_days
-    if horizon is None:
-        return None
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon <= 0:
-        raise HScoreError(f"horizon_days: must be a positive whole number of days, "
-                          f"got {horizon!r}")
-    return int(horizon)
 
 
 def _signals(scorer: HealthScorer, checked, stage: str, names: list[str],
@@ -390,14 +371,17 @@ def _logit_tests(y: np.ndarray, signals: np.ndarray, names: list[str], notes: li
                      "likelihood-ratio tests are not reported")
         return nan_joint, nan_wald, nan_lr
 
-    ci = np.asarray(joint.conf_int())
-    table = pd.DataFrame({"coef": np.asarray(joint.params), "se": np.asarray(joint.bse),
-                          "z": np.asarray(joint.tvalues), "p": np.asarray(joint.pvalues),
+    # The calibration's sign: statsmodels' signal coefficients flipped (const stays).
+    sign = np.array([1.0, -1.0, -1.0])
+    ci = np.sort(np.asarray(joint.conf_int()) * sign[:, None], axis=1)
+    params = np.asarray(joint.params) * sign
+    table = pd.DataFrame({"coef": params, "se": np.asarray(joint.bse),
+                          "z": np.asarray(joint.tvalues) * sign, "p": np.asarray(joint.pvalues),
                           "ci_low": ci[:, 0], "ci_high": ci[:, 1]}, index=index)
     wald = joint.wald_test(np.array([[0.0, 1.0, -1.0]]), scalar=True)
     wald_out = {"statistic": float(np.squeeze(wald.statistic)), "df": 1,
                 "p_value": float(np.squeeze(wald.pvalue)),
-                "difference": float(joint.params[1] - joint.params[2])}
+                "difference": float(params[1] - params[2])}
     lr_rows = {}
     for name, reduced in drops.items():
         stat = max(2.0 * (joint.llf - reduced.llf), 0.0)
@@ -486,13 +470,9 @@ def compare(frame: pd.DataFrame, config, stage: str, a: str, b: str, *, n_bootst
     if a == b:
         raise HScoreError(f"a, b: both name '{a}'; compare two different metrics or components")
     kinds = {a: kinds_a, b: kinds_b}
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) \
-            or n_bootstrap < 10:
-        raise HScoreError(f"n_bootstrap: need a whole number >= 10 of resamples, "
-                          f"got {n_bootstrap!r}")
-    if not (isinstance(alpha, (float, int)) and 0 < alpha < 1):
-        raise HScoreError(f"alpha: must lie strictly between 0 and 1, got {alpha!r}")
-    horizon = _check_horizon(horizon_days, cfg)
+    validate_params({"n_bootstrap": n_bootstrap, "seed": seed, "horizon_days": horizon_days,
+                     "alpha": alpha}, _PARAMETER_CONSTRAINTS)
+    horizon = resolve_horizon(horizon_days, cfg.label_horizon_days, required=False)
     if isinstance(frame, pd.DataFrame) and "churned" not in frame.columns:
         raise DataError("churned", "required column is missing: compare needs churn labels "
                                    "(1 = churned within the label horizon, 0 = retained, "
