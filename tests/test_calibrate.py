@@ -8,6 +8,7 @@ sub-scores the model is fitted on are the raw columns themselves and the referen
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import re
 import warnings
 
@@ -164,6 +165,10 @@ def test_calibrate_returns_the_frozen_result_of_the_estimator(frame):
     with pytest.raises(ValueError, match="read-only"):
         result.fits["s1"].estimate.weights[0] = 0.5
     assert set(estimator.timings_) >= {"design", "evaluation", "total"}
+    back = pickle.loads(pickle.dumps(result))             # notebooks save results
+    assert back.config == result.config and list(back.fits) == list(result.fits)
+    with pytest.raises(TypeError):
+        back.fits["s3"] = back.fits["s1"]
 
 
 def test_unfitted_estimator_says_what_to_call_first():

@@ -6,6 +6,7 @@ here, or from the known truth of hscore.synth data.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -308,6 +309,9 @@ def test_result_object_tables_and_display(hand):
     assert "more predictive" in html
     assert "delta_auc=" in repr(result) and "maturity" in repr(result)
     assert result.horizon_days == load_config("lifecycle").label_horizon_days
+    assert str(result).endswith(f"verdict: {result.verdict}")   # no warnings on this data
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.verdict = "A wins"
 
 
 def test_package_exports_the_function_after_the_submodule_is_imported():
@@ -408,8 +412,11 @@ def test_constant_signal(small):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"alpha": 1.5}, r"^alpha:"), ({"n_bootstrap": 0}, r"^n_bootstrap:"),
-    ({"horizon_days": -3}, r"^horizon_days:"),
+    ({"alpha": 1.5}, r"^alpha: must be a number in \(0, 1\), got 1.5$"),
+    ({"n_bootstrap": 0}, r"^n_bootstrap:"),
+    ({"n_bootstrap": 9}, r"^n_bootstrap: must be a whole number >= 10, got 9$"),
+    ({"seed": -1}, r"^seed: must be a whole number >= 0"),
+    ({"horizon_days": -3}, r"^horizon_days: must be a whole number >= 1 or None, got -3$"),
 ])
 def test_bad_settings(small, kwargs, match):
     with pytest.raises(HScoreError, match=match):

@@ -132,6 +132,10 @@ class ReferenceModel:
     columns: np.ndarray
     separated: bool = False
 
+    def __post_init__(self):
+        readonly(self.coef)
+        readonly(self.columns)
+
     def linear_predictor(self, X: np.ndarray) -> np.ndarray:
         """Churn log-odds ``a - X[:, columns] @ b`` on sub-scores in [0, 1]."""
         return self.intercept - X[:, self.columns] @ self.coef
@@ -144,6 +148,10 @@ class Prediction:
 
     risk: np.ndarray
     probability: np.ndarray | None
+
+    def __post_init__(self):
+        readonly(self.risk)
+        readonly(self.probability)
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,10 @@ class HoldoutEvaluation(LabelledRows):
     calibration: pd.DataFrame | None
     n_unscored: int = 0
 
+    def __post_init__(self):
+        for a in (self.rows, self.y, self.groups):
+            readonly(a)
+
 
 @dataclass(frozen=True)
 class CrossValidation:
@@ -172,6 +184,9 @@ class CrossValidation:
 
     table: pd.DataFrame
     fold_of: np.ndarray
+
+    def __post_init__(self):
+        readonly(self.fold_of)
 
 
 @dataclass(frozen=True)
@@ -202,6 +217,9 @@ class CellFit:
     reference: ReferenceModel | None = None
     diagnostics: Diagnostics = Diagnostics()
     warnings: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        readonly(self.train_rows)
 
     @property
     def separated(self) -> bool:

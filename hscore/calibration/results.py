@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from types import MappingProxyType
 
 import pandas as pd
 
@@ -195,6 +196,14 @@ class CalibrationResult(ResultDisplay):
 
     def __repr__(self) -> str:
         return f"CalibrationResult({self._header()})"
+
+    # A mapping proxy does not pickle: the fits travel as a plain dict (a notebook saves
+    # its results with pickle or joblib).
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "fits": dict(self.fits)}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, fits=MappingProxyType(state["fits"]))
 
 
 def _span(windows) -> tuple[pd.Timestamp, pd.Timestamp] | None:
