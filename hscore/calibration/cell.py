@@ -7,6 +7,27 @@ diagnose them (:mod:`~hscore.calibration.diagnose`), fit ``k`` and choose the st
 evaluation (:mod:`~hscore.calibration.quality`). Thin or awkward data keep the input
 weights with a :class:`CalibrationWarning` naming the cell and the reason; they never
 crash.
+
+Examples
+--------
+>>> import warnings
+>>> from hscore.calibration.design import CellDesign, Layout
+>>> from hscore.calibration.split import Holdout
+>>> rng = np.random.default_rng(0)
+>>> n = 2000
+>>> X = rng.uniform(size=(n, 2))
+>>> y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(0.5 - X @ [2.0, 0.5])))).astype(float)
+>>> days = np.repeat(np.arange(19700, 19710) * 1, n // 10)     # ten snapshot days
+>>> layout = Layout(("m1", "m2"), ("c",), np.array([0, 0]), np.array([0.5, 0.5]))
+>>> design = CellDesign(Cell("s"), layout, X, np.ones_like(X, bool), y, np.arange(n) % 400,
+...                     days, np.arange(n))
+>>> split = Holdout(pd.Timestamp(19708, unit="D"), horizon_days=1).split(days)
+>>> settings = Settings(strengths=(0.01,), cv_folds=5, n_bootstrap=0, min_events=20, seed=0)
+>>> fit = fit_cell(design, split, settings, seed=0, timed=lambda phase: nullcontext())
+>>> fit.status, fit.reason
+(<Status.CALIBRATED: 'calibrated'>, 'strength 0.01 given')
+>>> bool(fit.estimate.weights[0] > fit.estimate.weights[1])    # m1 matters more
+True
 """
 
 from __future__ import annotations
@@ -14,7 +35,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext  # noqa: F401 (example)
 from dataclasses import dataclass
 
 import numpy as np

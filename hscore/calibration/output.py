@@ -3,6 +3,23 @@
 :func:`calibration_provenance` is the one place a calibration's provenance is built; export
 adds its own fields to the same typed :class:`~hscore.config.Provenance`
 (:meth:`~hscore.config.Provenance.extended`).
+
+Examples
+--------
+>>> import warnings
+>>> from hscore import calibrate, synth
+>>> history = synth.make_history(n_accounts=150, months=10, seed=0)
+>>> with warnings.catch_warnings():
+...     warnings.simplefilter("ignore")
+...     result = calibrate(history.frame, "lifecycle", horizon_days=30, strengths=[np.inf],
+...                        n_bootstrap=0)
+>>> prov = calibration_provenance(result)
+>>> prov.source, prov.data_window.holdout_from == str(result.holdout_from.date())
+('calibration', True)
+>>> new = calibrated_config(result).stages["maturity"].metric_weights()
+>>> old = result.base_config.stages["maturity"].metric_weights()
+>>> max(abs(new[m] - old[m]) for m in old) < 1e-15                # infinite strength
+True
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@
 Every table has a ``stage`` column holding the cell's key (the stage's name today; see
 :func:`cell_columns`). Coefficients follow the calibration's sign (``b`` = drop in churn
 log-odds per unit of sub-score; see :mod:`hscore.calibration.records`).
+
+Examples
+--------
+>>> cell_columns(Cell("maturity"))
+{'stage': 'maturity'}
 """
 
 from __future__ import annotations
