@@ -12,7 +12,8 @@ Modules, in the order a calibration uses them:
 - ``cell``: one cell's calibration; ``records``: its frozen records;
 - ``calibrator``: the estimator; ``results``, ``tables``, ``output``: the frozen result,
   its tables, the calibrated config and its provenance;
-- ``compare``: "is A more predictive of churn than B?".
+- ``compare`` (with ``evidence``, the statistics behind it): "is A more predictive of churn
+  than B?".
 
 Importing this package loads numpy and pandas only; scipy, scikit-learn and statsmodels
 load when a fit runs.

@@ -10,7 +10,7 @@ crash.
 
 Examples
 --------
->>> import warnings
+>>> from contextlib import nullcontext
 >>> from hscore.calibration.design import CellDesign, Layout
 >>> from hscore.calibration.split import Holdout
 >>> rng = np.random.default_rng(0)
@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext  # noqa: F401 (example)
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import numpy as np
