@@ -109,7 +109,7 @@ def _worker(path: str, n_bootstrap: int, seed: int, profile: bool, queue) -> Non
     import pandas as pd
     import statsmodels.api as sm
 
-    from hscore.calibration.calibrator import CalibrationWarning, calibrate
+    from hscore.calibration import CalibrationWarning, Calibrator
     from hscore.calibration.design import build_designs
 
     frame = pd.read_parquet(path)
@@ -123,8 +123,9 @@ def _worker(path: str, n_bootstrap: int, seed: int, profile: bool, queue) -> Non
     start = time.perf_counter()
     with warnings.catch_warnings(), _RssSampler() as sampler:
         warnings.simplefilter("ignore", CalibrationWarning)
-        result = calibrate(frame, "lifecycle", horizon_days=30, n_bootstrap=n_bootstrap,
-                           seed=seed)
+        estimator = Calibrator("lifecycle", horizon_days=30, n_bootstrap=n_bootstrap,
+                               seed=seed).fit(frame)
+    result = estimator.result_
     seconds = time.perf_counter() - start
     if profiler is not None:
         import io
@@ -143,7 +144,7 @@ def _worker(path: str, n_bootstrap: int, seed: int, profile: bool, queue) -> Non
     # matrices only adds noise on a shared machine).
     from threadpoolctl import threadpool_limits
 
-    designs = build_designs(frame, result.base_config_).designs
+    designs = build_designs(frame, result.base_config).designs
     reference = float("inf")
     with threadpool_limits(limits=1, user_api="blas"):
         for _ in range(3):
@@ -156,13 +157,13 @@ def _worker(path: str, n_bootstrap: int, seed: int, profile: bool, queue) -> Non
         "labelled": int(frame["churned"].notna().sum()),
         "seconds": seconds, "reference": reference, "rss_before_mb": rss_before,
         "rise_mb": sampler.peak - sampler.start,
-        "peak_mb": peak, "timings": dict(result.timings_),
-        "strengths": {s: f.strength for s, f in result.stages_.items()},
-        "events": {s: f.n_events for s, f in result.stages_.items()},
-        "bootstrap_ok": {s: (0 if f.bootstrap_weights is None else len(f.bootstrap_weights))
-                         for s, f in result.stages_.items()},
-        "auc": float(result.quality_.set_index(["stage", "model"]).loc[("all", "calibrated"),
-                                                                      "auc"]),
+        "peak_mb": peak, "timings": estimator.timings_,
+        "strengths": result.chosen_strength,
+        "events": {s: f.counts.n_events for s, f in result.fits.items()},
+        "bootstrap_ok": {s: (0 if f.estimate.draws is None else len(f.estimate.draws))
+                         for s, f in result.fits.items()},
+        "auc": float(result.quality.set_index(["stage", "model"]).loc[("all", "calibrated"),
+                                                                     "auc"]),
         "profile": profile_text,
         "blas_threads_env": os.environ.get("OPENBLAS_NUM_THREADS", "(unset)"),
         "np": np.__version__,

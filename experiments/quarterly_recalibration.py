@@ -124,7 +124,7 @@ def champion_config(tmp: Path):
 
 
 def calibrate_quiet(frame, config, **kwargs):
-    from hscore.calibration.calibrator import calibrate
+    from hscore.calibration import calibrate
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -183,15 +183,15 @@ def main(argv: list[str] | None = None) -> int:
             table = decision.table.set_index("stage") if len(decision.table) else None
             row = {
                 "quarter": str(start.to_period("Q")), "holdout_from": str(start.date()),
-                "train_rows": sum(f.n_rows for f in result.stages_.values()),
-                "train_events": sum(f.n_events for f in result.stages_.values()),
-                "holdout_rows": sum(f.n_holdout_rows for f in result.stages_.values()),
-                "holdout_events": sum(f.n_holdout_events for f in result.stages_.values()),
-                "stages_calibrated": sum(f.status == "calibrated"
-                                         for f in result.stages_.values()),
-                "auc_calibrated": pooled(result.quality_, "calibrated"),
-                "auc_start_config": pooled(result.quality_, "input"),
-                "auc_reference": pooled(result.quality_, "reference"),
+                "train_rows": sum(f.counts.n_rows for f in result.fits.values()),
+                "train_events": sum(f.counts.n_events for f in result.fits.values()),
+                "holdout_rows": sum(f.holdout.n_rows for f in result.fits.values()),
+                "holdout_events": sum(f.holdout.n_events for f in result.fits.values()),
+                "stages_calibrated": sum(not f.status.kept_input
+                                         for f in result.fits.values()),
+                "auc_calibrated": pooled(result.quality, "calibrated"),
+                "auc_start_config": pooled(result.quality, "input"),
+                "auc_reference": pooled(result.quality, "reference"),
                 "auc_challenger": (table.loc["all", "auc_challenger"]
                                    if table is not None else np.nan),
                 "auc_champion": (table.loc["all", "auc_champion"]

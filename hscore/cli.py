@@ -96,7 +96,7 @@ def _strengths(text: str) -> tuple[float, ...]:
 def _run_calibrate(args) -> int:
     import warnings
 
-    from hscore.calibration.calibrator import calibrate
+    from hscore.calibration import calibrate
     from hscore.config import save_config
     from hscore.scoring.snapshots import read_snapshots
 
@@ -139,12 +139,12 @@ def _track(result, frame, args) -> int:
         print(f"{kind}: tracking failed ({tracking_uri()}): {why}; the calibrated config is "
               f"written to {args.out}", file=sys.stderr)
         return 1 if args.require_tracking else 0
-    prov = dict(result.config.provenance or {})
-    prov["run_id"] = info.run_id
+    added = {"run_id": info.run_id}
     if info.model_version:
-        prov["model"] = {"name": MODEL_NAME, "version": str(info.model_version),
-                         "uri": info.model_uri}
-    save_config(result.config.replace(provenance=prov), args.out)
+        added["model"] = {"name": MODEL_NAME, "version": str(info.model_version),
+                          "uri": info.model_uri}
+    prov = result.config.provenance.extended(**added)
+    save_config(result.config.replace(provenance=prov.to_dict()), args.out)
     print(info)
     print(describe_store())
     return 0

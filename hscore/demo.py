@@ -78,7 +78,7 @@ def run_demo(accounts: int | None = None, months: int | None = None, seed: int =
                                     "auc_reference"]].round(3).to_string(index=False)
     _print("3. calibrated per stage (default weight -> calibrated weight [95% bootstrap CI])",
            result.weight_lines()
-           + f"\n\nholdout AUC from {result.holdout_from_.date()} (the calibrated config, "
+           + f"\n\nholdout AUC from {result.holdout_from.date()} (the calibrated config, "
              "the defaults and an unconstrained reference):\n" + quality)
 
     tracking.quiet_mlflow()

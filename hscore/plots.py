@@ -16,9 +16,9 @@ a returned figure renders itself to PNG for Jupyter.
 :func:`compare_lift`       at-risk shares and bootstrap ΔAUC of a :func:`~hscore.calibration.compare.compare`
 =========================  =====================================================
 
-``weights``, ``calibration_curve`` and ``roc`` take a fitted
-:class:`~hscore.calibration.calibrator.Calibrator` and draw one panel per stage
-(``stage="maturity"`` draws one).
+``weights``, ``calibration_curve`` and ``roc`` take a
+:class:`~hscore.calibration.results.CalibrationResult` and draw one panel per cell of its
+``fits`` (today a cell is a stage; ``stage="maturity"`` draws one).
 
 This module is never imported by the scoring path (:mod:`hscore.scoring.scorer`).
 
@@ -26,7 +26,7 @@ Examples
 --------
 >>> import warnings
 >>> from hscore import synth, plots
->>> from hscore.calibration.calibrator import calibrate
+>>> from hscore.calibration import calibrate
 >>> history = synth.make_history(n_accounts=200, months=12, seed=2)
 >>> with warnings.catch_warnings():
 ...     warnings.simplefilter("ignore")
@@ -94,11 +94,12 @@ def _figure(n_panels: int, panel_size: tuple[float, float], ncols: int = 2):
     return fig, axes
 
 
-def _stages(result, stage: str | None) -> list[str]:
-    names = list(result.stages_)
+def _cells(result, stage: str | None) -> list[str]:
+    """The cell keys to draw: every fitted cell, or the one named."""
+    names = list(result.fits)
     if stage is None:
         return names
-    if stage not in result.stages_:
+    if stage not in result.fits:
         from hscore.errors import HScoreError
 
         raise HScoreError(f"stage: {stage!r} is not a calibrated stage "
@@ -107,8 +108,7 @@ def _stages(result, stage: str | None) -> list[str]:
 
 
 def _horizon(result) -> str:
-    days = getattr(result, "horizon_days_", None)
-    return f"{days}-day" if days else "label-horizon"
+    return f"{result.horizon_days}-day"
 
 
 def _note(ax, text: str) -> None:
@@ -138,8 +138,8 @@ def weights(result, *, stage: str | None = None):
 
     Parameters
     ----------
-    result : Calibrator
-        A fitted calibration (:func:`hscore.calibration.calibrator.calibrate`).
+    result : CalibrationResult
+        A calibration (:func:`hscore.calibrate`).
     stage : str, optional
         Draw only this stage (default: one panel per stage).
 
@@ -154,12 +154,12 @@ def weights(result, *, stage: str | None = None):
         no CI line.
     """
     table = result.summary()
-    stages = _stages(result, stage)
+    stages = _cells(result, stage)
     longest = max(int((table["stage"] == s).sum()) for s in stages)
     fig, axes = _figure(len(stages), (6.4, 0.42 * longest + 1.6))
     for ax, name in zip(axes, stages):
         rows = table[table["stage"] == name].reset_index(drop=True)
-        fit = result.stages_[name]
+        fit = result.fits[name]
         y = np.arange(len(rows))[::-1].astype(float)   # first metric on top
         ax.barh(y + 0.2, rows["input_weight"], height=0.4, color="C1", alpha=0.75,
                 label="input config")
@@ -184,9 +184,9 @@ def weights(result, *, stage: str | None = None):
                                                         ci[has_ci].ravel()]))) * 1.12)
         ax.set_xlabel(WEIGHT_UNITS)
         ax.set_ylabel("metric (grouped by component)")
-        status = "" if fit.status == "calibrated" else f"\n({fit.status})"
-        ax.set_title(f"{name}: {fit.n_events} churn events in {fit.n_rows} training "
-                     f"snapshots{status}", fontsize=9.5)
+        status = "" if not fit.status.kept_input else f"\n(input weights kept: {fit.status})"
+        ax.set_title(f"{name}: {fit.counts.n_events} churn events in {fit.counts.n_rows} "
+                     f"training snapshots{status}", fontsize=9.5)
     handles, labels = axes[0].get_legend_handles_labels()
     for ax in axes[1:]:   # a stage without CIs has no CI handle
         for h, lab in zip(*ax.get_legend_handles_labels()):
@@ -202,13 +202,13 @@ def calibration_curve(result, *, stage: str | None = None):
     """Predicted churn probability against the observed churn rate on the holdout.
 
     Rows of the holdout are split into equal-count bins of predicted
-    probability (``StageFit.calibration``); each point is one bin's mean
+    probability (``fit.holdout.calibration``); each point is one bin's mean
     prediction and observed churn rate, in percent. A well calibrated model's
     points lie on the diagonal.
 
     Parameters
     ----------
-    result : Calibrator
+    result : CalibrationResult
     stage : str, optional
         Draw only this stage.
 
@@ -217,12 +217,12 @@ def calibration_curve(result, *, stage: str | None = None):
     Figure
         One panel per stage, one line per model (calibrated, input, reference).
     """
-    stages = _stages(result, stage)
+    stages = _cells(result, stage)
     horizon = _horizon(result)
     fig, axes = _figure(len(stages), (4.6, 4.2))
     for ax, name in zip(axes, stages):
-        fit = result.stages_[name]
-        table = fit.calibration
+        hold = result.fits[name].holdout
+        table = hold.calibration
         top = 0.0
         if table is None or table.empty:
             _note(ax, "no holdout predictions for this stage")
@@ -246,7 +246,7 @@ def calibration_curve(result, *, stage: str | None = None):
         ax.set_ylim(0, top)
         ax.set_xlabel(f"predicted churn probability, {horizon} horizon (%)")
         ax.set_ylabel("observed churn rate (% of holdout snapshots)")
-        ax.set_title(f"{name}: {fit.n_holdout_events} churn events in {fit.n_holdout_rows} "
+        ax.set_title(f"{name}: {hold.n_events} churn events in {hold.n_rows} "
                      "holdout snapshots", fontsize=9.5)
         ax.legend(fontsize=7.5, loc="upper left")
     fig.suptitle(f"Calibration on the holdout (from {_holdout_date(result)}): "
@@ -255,17 +255,16 @@ def calibration_curve(result, *, stage: str | None = None):
 
 
 def _holdout_date(result) -> str:
-    start = getattr(result, "holdout_from_", None)
-    return str(pd.Timestamp(start).date()) if start is not None else "?"
+    return str(result.holdout_from.date())
 
 
 def roc(result, *, stage: str | None = None):
     """ROC curves on the holdout for the calibrated config, the input config and the
-    unconstrained reference model, with their AUCs (``result.quality_``) in the legend.
+    unconstrained reference model, with their AUCs (``result.quality``) in the legend.
 
     Parameters
     ----------
-    result : Calibrator
+    result : CalibrationResult
     stage : str, optional
         Draw only this stage.
 
@@ -274,35 +273,25 @@ def roc(result, *, stage: str | None = None):
     Figure
         One panel per stage. The area under each curve is the model's holdout AUC.
     """
-    stages = _stages(result, stage)
-    quality = result.quality_.set_index(["stage", "model"])
+    stages = _cells(result, stage)
+    quality = result.quality.set_index(["stage", "model"])
     fig, axes = _figure(len(stages), (4.6, 4.2))
     for ax, name in zip(axes, stages):
-        fit = result.stages_[name]
-        # (y, groups, {model: (risk, probability)}); None when the fit keeps no holdout.
-        kept = getattr(fit, "holdout", None)
-        if kept is None:
-            _note(ax, "the calibration result keeps no holdout predictions;\n"
-                      "AUCs: " + ", ".join(
-                          f"{m} {quality['auc'].get((name, m), np.nan):.3f}"
-                          for m in MODEL_LABELS))
+        hold = result.fits[name].holdout
+        if hold.n_rows == 0 or hold.n_events in (0, hold.n_rows):
+            _note(ax, "the holdout needs both churned and retained snapshots")
         else:
-            y, _groups, models = kept
-            y = np.asarray(y, dtype=np.float64)
-            if len(y) == 0 or y.sum() in (0, len(y)):
-                _note(ax, "the holdout needs both churned and retained snapshots")
-            else:
-                for model, (risk, _prob) in models.items():
-                    fpr, tpr = roc_points(y, risk)
-                    value = quality["auc"].get((name, model), np.nan)
-                    ax.plot(fpr, tpr, color=_MODEL_COLORS.get(model), lw=1.6,
-                            label=f"{MODEL_LABELS.get(model, model)} (AUC {value:.3f})")
+            for model, pred in hold.predictions.items():
+                fpr, tpr = roc_points(hold.y, pred.risk)
+                value = quality["auc"].get((name, model), np.nan)
+                ax.plot(fpr, tpr, color=_MODEL_COLORS.get(model), lw=1.6,
+                        label=f"{MODEL_LABELS.get(model, model)} (AUC {value:.3f})")
         ax.plot([0, 1], [0, 1], ls="--", color="0.5", lw=1, label="chance (AUC 0.5)")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.01)
         ax.set_xlabel("false positive rate (share of retained flagged, 0–1)")
         ax.set_ylabel("true positive rate (share of churned flagged, 0–1)")
-        ax.set_title(f"{name}: {fit.n_holdout_events} churn events in {fit.n_holdout_rows} "
+        ax.set_title(f"{name}: {hold.n_events} churn events in {hold.n_rows} "
                      "holdout snapshots", fontsize=9.5)
         ax.legend(fontsize=7.5, loc="lower right")
     fig.suptitle(f"ROC on the holdout (from {_holdout_date(result)}), "

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from hscore import synth
-from hscore.calibration.calibrator import CalibrationWarning, calibrate
+from hscore.calibration import CalibrationWarning, Status, calibrate
 from hscore.calibration.evaluation import auc, log_loss
 
 pytestmark = pytest.mark.slow
@@ -51,14 +51,14 @@ def defaults():
 
 def test_sample_has_about_20000_training_snapshots_per_stage(shifted):
     _, result = shifted
-    for fit in result.stages_.values():
-        assert fit.n_rows + fit.n_holdout_rows + fit.n_straddling > 0.9 * N_PER_STAGE
-        assert fit.n_events > 1000 and fit.status == "calibrated"
+    for fit in result.fits.values():
+        assert fit.counts.n_rows + fit.holdout.n_rows + fit.counts.n_straddling > 0.9 * N_PER_STAGE
+        assert fit.counts.n_events > 1000 and fit.status is Status.CALIBRATED
 
 
 def test_exported_weights_are_within_003_of_the_truth(shifted):
     history, result = shifted
-    for stage in result.stages_:
+    for stage in result.fits:
         exported = pd.Series(result.config.stages[stage].metric_weights())
         truth = history.truth.weights(stage)[exported.index]
         err = (exported - truth).abs()
@@ -70,16 +70,16 @@ def test_maturity_usage_beats_pulse_as_in_the_truth(shifted):
     _, result = shifted
     w = pd.Series(result.config.stages["maturity"].metric_weights())
     assert w["feature_adoption_rate"] > 0.25 and w["csm_pulse"] < 0.05
-    fit = result.stages_["maturity"]
-    ci = dict(zip(fit.metrics, fit.weights_ci))
+    fit = result.fits["maturity"]
+    ci = dict(zip(fit.layout.metrics, fit.estimate.ci))
     assert ci["feature_adoption_rate"][0] > ci["csm_pulse"][1]
 
 
 def test_holdout_auc_is_within_001_of_the_true_model(shifted):
     history, result = shifted
-    q = result.quality_.set_index(["stage", "model"])
-    for stage, fit in result.stages_.items():
-        hold = history.frame.iloc[fit.holdout_rows]
+    q = result.quality.set_index(["stage", "model"])
+    for stage, fit in result.fits.items():
+        hold = history.frame.iloc[fit.holdout.rows]
         y = hold["churned"].to_numpy()
         true_auc = auc(y, history.truth.probability(hold))
         gap = true_auc - q.loc[(stage, "calibrated"), "auc"]
@@ -90,8 +90,8 @@ def test_holdout_auc_is_within_001_of_the_true_model(shifted):
 
 def test_truth_as_config_scores_the_holdout_like_the_true_probability(shifted):
     history, result = shifted
-    fit = result.stages_["renewal"]
-    hold = history.frame.iloc[fit.holdout_rows]
+    fit = result.fits["renewal"]
+    hold = history.frame.iloc[fit.holdout.rows]
     from hscore import HealthScorer
 
     scored = HealthScorer(history.truth.as_config()).score(hold, trend=False)
@@ -100,17 +100,17 @@ def test_truth_as_config_scores_the_holdout_like_the_true_probability(shifted):
 
 def test_shrinkage_does_no_harm_when_the_truth_is_the_input(defaults):
     history, result = defaults
-    q = result.quality_.set_index(["stage", "model"])
-    for stage in list(result.stages_) + ["all"]:
+    q = result.quality.set_index(["stage", "model"])
+    for stage in list(result.fits) + ["all"]:
         excess = q.loc[(stage, "calibrated"), "log_loss"] - q.loc[(stage, "input"), "log_loss"]
         assert excess <= 0.002, f"{stage}: calibrated log-loss {excess:.4f} above the input's"
-    for stage in result.stages_:
+    for stage in result.fits:
         exported = pd.Series(result.config.stages[stage].metric_weights())
         truth = history.truth.weights(stage)[exported.index]
         assert (exported - truth).abs().max() <= 0.03
         # and the fit is no worse than the truth itself by more than noise
-        fit = result.stages_[stage]
-        hold = history.frame.iloc[fit.holdout_rows]
+        fit = result.fits[stage]
+        hold = history.frame.iloc[fit.holdout.rows]
         y = hold["churned"].to_numpy()
         true_ll = log_loss(y, history.truth.probability(hold))
         assert q.loc[(stage, "calibrated"), "log_loss"] - true_ll <= 0.002

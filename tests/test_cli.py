@@ -16,7 +16,7 @@ import pytest
 
 from hscore import synth
 from hscore.mlops import tracking
-from hscore.calibration.calibrator import calibrate
+from hscore.calibration import calibrate
 from hscore.cli import main
 from hscore.calibration.compare import compare
 from hscore.config import load_config
@@ -108,13 +108,14 @@ def test_tracked_calibrate_records_its_run_and_version_in_the_written_config(loo
     version = MlflowClient().get_model_version(NAME, "1")
     written = load_config(home / "calibrated.yaml")
     prov = written.provenance
-    assert prov["run_id"] == version.run_id
-    assert prov["model"]["name"] == NAME and prov["model"]["version"] == "1"
+    assert prov.run_id == version.run_id
+    assert prov.model.name == NAME and prov.model.version == "1"
     # Otherwise the file is the registered config: same weights, same calibration record.
     registered = version_config(version)
     assert written.stages == registered.stages
-    assert {k: v for k, v in prov.items() if k not in ("run_id", "model")} == \
-        registered.provenance
+    added = {"run_id", "model"}
+    assert registered.provenance.run_id is None and registered.provenance.model is None
+    assert prov.model_dump(exclude=added) == registered.provenance.model_dump(exclude=added)
 
 
 def test_promote_and_export_through_the_cli(loop, expected_config):
@@ -127,7 +128,7 @@ def test_promote_and_export_through_the_cli(loop, expected_config):
     assert code == 0, err
     exported = load_config(home / "prod" / "champion.yaml")
     assert exported.stages == expected_config.stages
-    assert exported.provenance["model"]["version"] == "1"
+    assert exported.provenance.model.version == "1"
     assert f"exported {NAME} version 1" in out and str(home / "prod" / "champion.yaml") in out
 
 

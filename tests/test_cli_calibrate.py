@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from hscore.calibration.calibrator import CalibrationWarning, calibrate
+from hscore.calibration import CalibrationWarning, calibrate
 from hscore.cli import main
 from hscore.config import load_config, save_config
 from test_calibrate import HOLDOUT, make_config, make_frame
@@ -46,7 +46,7 @@ def test_cli_writes_the_same_config_as_the_api_and_prints_the_weights(files, cap
         got_p, want_p = written.stages[s].probability, api.config.stages[s].probability
         assert got_p.intercept == pytest.approx(want_p.intercept, rel=1e-9)
         assert got_p.slope == pytest.approx(want_p.slope, rel=1e-9)
-    assert written.provenance["data_window"] == api.config.provenance["data_window"]
+    assert written.provenance.data_window == api.config.provenance.data_window
 
 
 def test_cli_single_strength_skips_cross_validation(files, capsys):
@@ -109,7 +109,7 @@ def test_cli_prints_each_warning_once(files, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CalibrationWarning)
         api = calibrate(quiet, make_config(), holdout_from=HOLDOUT, n_bootstrap=15)
-    expected = [f"warning: stage '{s}': {w}" for s, f in api.stages_.items() for w in f.warnings]
+    expected = [f"warning: stage '{s}': {w}" for s, f in api.fits.items() for w in f.warnings]
     assert expected
     assert _run(files, snapshots="quiet.csv") == 0
     captured = capsys.readouterr()

@@ -6,6 +6,7 @@ here, or from the known truth of hscore.synth data.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -86,9 +87,19 @@ def test_wald_and_lr_equal_plain_statsmodels_fit(hand):
     wald = full.wald_test(np.array([[0.0, 1.0, -1.0]]), scalar=True)
     assert result.wald["statistic"] == pytest.approx(float(wald.statistic), rel=1e-6)
     assert result.wald["p_value"] == pytest.approx(float(wald.pvalue), rel=1e-6, abs=1e-300)
-    assert result.wald["difference"] == pytest.approx(full.params[1] - full.params[2], rel=1e-6)
-    np.testing.assert_allclose(result.joint["coef"].to_numpy(), full.params, rtol=1e-6)
+    # The calibration's sign: a signal's coef is minus statsmodels' (protective > 0), the
+    # const is statsmodels' own, and the CI flips with the coefficient.
+    sign = np.array([1.0, -1.0, -1.0])
+    assert result.wald["difference"] == pytest.approx(full.params[2] - full.params[1], rel=1e-6)
+    np.testing.assert_allclose(result.joint["coef"].to_numpy(), sign * full.params, rtol=1e-6)
     np.testing.assert_allclose(result.joint["se"].to_numpy(), full.bse, rtol=1e-6)
+    np.testing.assert_allclose(result.joint["z"].to_numpy(), sign * full.tvalues, rtol=1e-6)
+    ci = full.conf_int()
+    np.testing.assert_allclose(result.joint["ci_low"].to_numpy(),
+                               [ci[0, 0], -ci[1, 1], -ci[2, 1]], rtol=1e-6)
+    np.testing.assert_allclose(result.joint["ci_high"].to_numpy(),
+                               [ci[0, 1], -ci[1, 0], -ci[2, 0]], rtol=1e-6)
+    assert (result.joint.loc[["feature_adoption_rate", "csm_pulse"], "coef"] > 0).all()
     for j, name in enumerate(["feature_adoption_rate", "csm_pulse"]):
         keep_other = [c for c in (0, 1) if c != j]
         reduced = sm.Logit(y, sm.add_constant(z[:, keep_other])).fit(disp=0)
@@ -197,6 +208,20 @@ def test_bootstrap_resamples_accounts_not_rows():
     assert r1.delta_auc_boot.shape == (300,)
 
 
+def test_the_same_rows_in_any_order_give_the_same_resamples(hand):
+    """Resamples follow (account_id, snapshot_date), not the order of the file: the shuffled
+    frame gives the bit-identical bootstrap distribution (first-appearance account numbering
+    would draw other accounts for the same seed)."""
+    frame, result = hand
+    shuffled = frame.sample(frac=1.0, random_state=2).reset_index(drop=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        again = compare(shuffled, "lifecycle", "maturity", "feature_adoption_rate",
+                        "csm_pulse", n_bootstrap=200, seed=1)
+    np.testing.assert_array_equal(again.delta_auc_boot, result.delta_auc_boot)
+    assert again.delta_auc_ci == result.delta_auc_ci
+
+
 # ------------------------------------------------------------------- verdicts
 def test_verdict_names_the_stronger_signal_from_either_side(hand):
     frame, result = hand
@@ -242,7 +267,7 @@ def test_finds_the_strong_true_difference_on_synthetic_data(synthetic):
     assert result.delta_auc_ci[0] > 0
     assert f"{strong} is more predictive of churn than csm_pulse" in result.verdict
     assert result.wald["p_value"] < 0.001
-    assert result.joint.loc[strong, "coef"] < result.joint.loc["csm_pulse", "coef"] < 0
+    assert result.joint.loc[strong, "coef"] > result.joint.loc["csm_pulse", "coef"] > 0
     # the seed's picture: the strong signal is in the at-risk range for more of the churned
     assert (result.lift.loc[strong, "churned_at_risk"]
             > result.lift.loc["csm_pulse", "churned_at_risk"])
@@ -284,6 +309,9 @@ def test_result_object_tables_and_display(hand):
     assert "more predictive" in html
     assert "delta_auc=" in repr(result) and "maturity" in repr(result)
     assert result.horizon_days == load_config("lifecycle").label_horizon_days
+    assert str(result).endswith(f"verdict: {result.verdict}")   # no warnings on this data
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.verdict = "A wins"
 
 
 def test_package_exports_the_function_after_the_submodule_is_imported():
@@ -384,8 +412,11 @@ def test_constant_signal(small):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"alpha": 1.5}, r"^alpha:"), ({"n_bootstrap": 0}, r"^n_bootstrap:"),
-    ({"horizon_days": -3}, r"^horizon_days:"),
+    ({"alpha": 1.5}, r"^alpha: must be a number in \(0, 1\), got 1.5$"),
+    ({"n_bootstrap": 0}, r"^n_bootstrap:"),
+    ({"n_bootstrap": 9}, r"^n_bootstrap: must be a whole number >= 10, got 9$"),
+    ({"seed": -1}, r"^seed: must be a whole number >= 0"),
+    ({"horizon_days": -3}, r"^horizon_days: must be a whole number >= 1 or None, got -3$"),
 ])
 def test_bad_settings(small, kwargs, match):
     with pytest.raises(HScoreError, match=match):

@@ -208,9 +208,12 @@ def _rich_config() -> Config:
         missing="neutral",
         min_coverage=0.25,
         label_horizon_days=30,
-        provenance={"source": "calibration run", "run_id": "abc", "window": ["2025-01-01",
-                                                                            "2025-12-31"],
-                    "quality": {"auc": 0.7312345678901234}},
+        provenance={"source": "calibration", "run_id": "abc",
+                    "data_window": {"train": ["2025-01-01", "2025-12-31"],
+                                    "holdout_from": "2026-01-01", "horizon_days": 30},
+                    "strength": {"all": float("inf")},
+                    "quality": {"all": {"auc": 0.7312345678901234, "holdout_rows": 10,
+                                        "holdout_events": 2}}},
     )
     stage = data["stages"]["all"]
     stage["probability"] = {"intercept": 1.2345678901234567, "slope": -0.0412}
@@ -243,7 +246,71 @@ def test_round_trip_keeps_floats_bit_exact(tmp_path):
     w = back.stages["all"].components["usage"].metrics["minutes"].weight
     assert w == 0.30000000000000004 and w.hex() == (0.1 + 0.2).hex()
     assert back.stages["all"].probability.intercept == 1.2345678901234567
-    assert back.provenance["quality"]["auc"] == 0.7312345678901234
+    assert back.provenance.quality["all"].auc == 0.7312345678901234
+
+
+# ---------------------------------------------------------------- provenance
+#: The provenance block of a config exported before provenance was typed, as export wrote it
+#: (a stage kept at its input weights, a NaN AUC written as null, the promotion tags).
+EXPORTED_BEFORE = """
+source: calibration
+method: per-stage logistic fit
+input_config: lifecycle-default
+created: '2025-06-02T10:00:00Z'
+data_window:
+  train: ['2024-01-01', '2025-01-01']
+  holdout: ['2025-02-01', '2025-05-01']
+  holdout_from: '2025-02-01'
+  horizon_days: 30
+rows:
+  maturity: {train: 1116, train_events: 50, accounts: 167, holdout: 299, holdout_events: 9,
+             censored: 72, no_score: 0, straddling_holdout: 0, holdout_unscored: 0}
+left_out: {censored: 138, no_score: 0, straddling_holdout: 0}
+strength: {maturity: .inf}
+status: {maturity: kept input weights (thin data), renewal: 'not in data: input weights'}
+quality:
+  maturity: {auc: null, auc_low: null, auc_high: null, brier: 0.026, log_loss: 0.12,
+             holdout_rows: 299, holdout_events: 9}
+bootstrap: {n: 200, seed: 0}
+run_id: 3f2a9c0e5b7d4e1f8a6b2c3d4e5f6a7b
+model: {name: customer-health-score, version: '4', aliases: [champion],
+        uri: models:/customer-health-score/4}
+promotion: {decision: promoted, auc_challenger: '0.81'}
+exported: {at: '2025-06-03T08:00:00Z', from: models:/customer-health-score@champion,
+           tracking_uri: 'sqlite:////data/mlruns.db'}
+"""
+
+
+def test_provenance_accepts_every_shape_hscore_has_written(tmp_path):
+    for name in ("lifecycle", "categories"):
+        assert load_config(name).provenance.source == "documented defaults"
+        assert load_config(name).provenance.seeds
+    cfg = config_from_dict(_small(provenance=yaml.safe_load(EXPORTED_BEFORE)))
+    prov = cfg.provenance
+    assert prov.quality["maturity"].auc is None and prov.strength["maturity"] == math.inf
+    assert prov.exported.from_ == "models:/customer-health-score@champion"
+    assert prov.model.aliases == ["champion"]
+    back = load_config(save_config(cfg, tmp_path / "exported.yaml"))
+    assert back == cfg
+    assert "from: 'models:/customer-health-score@champion'" in dump_config(back)   # not from_
+
+
+def test_an_unknown_provenance_key_is_an_error_with_its_path():
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(_small(provenance={"source": "calibration", "windw": ["2025-01-01"]}))
+    assert _problems(err) == {"provenance.windw": "unknown field"}
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(_small(provenance={"data_window": {"holdout_from": "2025-01-01"}}))
+    assert "provenance.data_window.horizon_days" in _problems(err)
+
+
+def test_extended_provenance_is_validated_like_a_loaded_one():
+    prov = load_config("lifecycle").provenance
+    added = prov.extended(run_id="abc", model={"name": "m", "version": "2"})
+    assert (added.source, added.run_id, added.model.version) == ("documented defaults", "abc", "2")
+    assert prov.run_id is None                                # the original is unchanged
+    with pytest.raises(pydantic.ValidationError, match="model.name"):
+        prov.extended(model={"version": "2"})
 
 
 def test_save_writes_no_python_tags_and_leaves_no_temp_file(tmp_path):

@@ -14,7 +14,7 @@ import pytest
 
 from hscore import synth
 from hscore.mlops import export, tracking
-from hscore.calibration.calibrator import calibrate
+from hscore.calibration import calibrate
 from hscore.config import load_config
 from hscore.errors import HScoreError
 from hscore.mlops.export import export_config
@@ -73,22 +73,23 @@ def test_export_writes_the_version_config_with_provenance(at_store, result, tmp_
     assert cfg.stages == result.config.stages          # weights, transforms, probability
     prov = cfg.provenance
     calibrated = result.config.provenance
-    assert prov["run_id"] == run_id
-    assert prov["model"] == {"name": NAME, "version": "1", "aliases": ["challenger", "champion"],
+    assert prov.run_id == run_id
+    assert prov.model.model_dump() == {"name": NAME, "version": "1",
+                                       "aliases": ["challenger", "champion"],
                              "uri": f"models:/{NAME}/1"}
-    assert prov["data_window"] == calibrated["data_window"]
-    assert prov["quality"] == calibrated["quality"]
-    assert prov["promotion"]["decision"] == "first champion"
-    assert prov["exported"]["from"] == model
-    assert prov["exported"]["tracking_uri"] == tracking.tracking_uri()
-    assert "pooled holdout AUC" in export.describe_export(out) or "all" not in prov["quality"]
+    assert prov.data_window == calibrated.data_window
+    assert prov.quality == calibrated.quality
+    assert prov.promotion["decision"] == "first champion"
+    assert prov.exported.from_ == model
+    assert prov.exported.tracking_uri == tracking.tracking_uri()
+    assert "pooled holdout AUC" in export.describe_export(out) or "all" not in prov.quality
 
 
 def test_export_of_an_unregistered_run_uses_the_run_config(at_store, result, tmp_path):
     _home, _, run_id = at_store
     cfg = load_config(export_config(run_id, tmp_path / "run.yaml"))
     assert cfg.stages == result.config.stages
-    assert cfg.provenance["run_id"] == run_id and "model" not in cfg.provenance
+    assert cfg.provenance.run_id == run_id and cfg.provenance.model is None
 
 
 def test_exported_file_scores_exactly_like_the_pyfunc_model(at_store, data, tmp_path):

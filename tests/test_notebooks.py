@@ -147,4 +147,4 @@ def test_quarterly_recalibration_runs(venv_kernel, monkeypatch):
     from hscore import load_config
 
     exported = load_config(home / "out" / "champion.yaml")
-    assert exported.provenance["model"]["version"] == champion
+    assert exported.provenance.model.version == champion

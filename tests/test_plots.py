@@ -13,6 +13,7 @@ from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 
 from hscore import HealthScorer, load_config, plots, synth
+from hscore.calibration import Status
 from hscore.errors import DataError, HScoreError
 
 
@@ -23,7 +24,7 @@ def history():
 
 @pytest.fixture(scope="module")
 def result(history):
-    from hscore.calibration.calibrator import calibrate
+    from hscore.calibration import calibrate
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -69,9 +70,9 @@ def _line(ax, label_start: str):
 def test_weights_bars_and_cis_are_the_summary_numbers(result):
     fig = plots.weights(result)
     _check_labels(fig, ("(share of the stage score, 0–1)",))
-    assert len(fig.axes) == len(result.stages_) == 4
+    assert len(fig.axes) == len(result.fits) == 4
     table = result.summary()
-    for ax, stage in zip(fig.axes, result.stages_):
+    for ax, stage in zip(fig.axes, result.fits):
         rows = table[table["stage"] == stage].reset_index(drop=True)
         assert ax.get_title().startswith(f"{stage}:")
         assert [t.get_text() for t in ax.get_yticklabels()] == list(rows["metric"])
@@ -100,13 +101,13 @@ def test_weights_of_a_calibrated_stage_move_away_from_the_input(result):
     (ax,) = fig.axes
     widths = np.array([p.get_width() for p in _bars(ax, "calibrated")])
     inputs = np.array([p.get_width() for p in _bars(ax, "input config")])
-    assert result.stages_["maturity"].status == "calibrated"
+    assert result.fits["maturity"].status is Status.CALIBRATED
     assert np.abs(widths - inputs).max() > 0.01
     assert widths.sum() == pytest.approx(1.0)
 
 
 def test_weights_without_bootstrap_draw_no_cis(history):
-    from hscore.calibration.calibrator import calibrate
+    from hscore.calibration import calibrate
 
     # Infinite strength keeps the input weights; no resamples, so no CI to draw.
     with warnings.catch_warnings():
@@ -123,16 +124,16 @@ def test_weights_without_bootstrap_draw_no_cis(history):
 def test_weights_fixed_at_the_input_draw_no_zero_width_cis():
     """A stage kept at its input weights has no CI (NaN in the summary): no CI line, where a
     zero-width one would read as certainty. The calibrated stage beside it keeps its CIs."""
-    from test_calibrate import _thin_s2_frame, fit_quietly
+    from test_calibrate import thin_s2_frame, fit_quietly
 
-    res = fit_quietly(_thin_s2_frame(), n_bootstrap=10)
-    assert "thin" in res.stages_["s2"].status
+    res = fit_quietly(thin_s2_frame(), n_bootstrap=10)
+    assert res.fits["s2"].status is Status.THIN_DATA
     fig = plots.weights(res)
     fitted, kept = fig.axes
     assert not [c for c in kept.collections if isinstance(c, LineCollection)]
     (ci_lines,) = [c for c in fitted.collections if isinstance(c, LineCollection)]
     segs = np.array([s[:, 0] for s in ci_lines.get_segments()])
-    np.testing.assert_allclose(segs, res.stages_["s1"].weights_ci)
+    np.testing.assert_allclose(segs, res.fits["s1"].estimate.ci)
     assert "95% bootstrap CI" in [t.get_text() for t in fig.legends[0].get_texts()]
 
 
@@ -146,8 +147,8 @@ def test_calibration_curve_plots_the_holdout_table_in_percent(result):
     fig = plots.calibration_curve(result)
     _check_labels(fig, ("(%)", "(% of holdout snapshots)"))
     assert len(fig.axes) == 4
-    for ax, (stage, fit) in zip(fig.axes, result.stages_.items()):
-        table = fit.calibration
+    for ax, (stage, fit) in zip(fig.axes, result.fits.items()):
+        table = fit.holdout.calibration
         assert {"calibrated", "input"} <= set(table["model"])
         assert len(ax.get_lines()) == table["model"].nunique() + 1   # + the diagonal
         for model, part in table.groupby("model"):
@@ -194,8 +195,8 @@ def test_roc_curves_have_the_holdout_auc_as_area(result):
     fig = plots.roc(result)
     _check_labels(fig, ("(share of retained flagged, 0–1)", "(share of churned flagged, 0–1)"))
     assert len(fig.axes) == 4
-    quality = result.quality_.set_index(["stage", "model"])
-    for ax, stage in zip(fig.axes, result.stages_):
+    quality = result.quality.set_index(["stage", "model"])
+    for ax, stage in zip(fig.axes, result.fits):
         # Every model with a holdout AUC has a curve (the reference fit can fail on thin data).
         models = quality.loc[stage]["auc"].dropna().index
         assert {"calibrated", "input"} <= set(models)
@@ -209,22 +210,19 @@ def test_roc_curves_have_the_holdout_auc_as_area(result):
             assert f"AUC {expected:.3f}" in line.get_label()
 
 
-def test_roc_without_kept_holdout_predictions_still_draws(result):
-    class Bare:   # a fit that keeps no holdout predictions (an older result)
-        def __init__(self, fit):
-            self.__dict__.update({k: v for k, v in vars(fit).items() if k != "holdout"})
+def test_roc_of_a_holdout_without_churn_draws_a_note_not_curves():
+    from test_calibrate import HOLDOUT, fit_quietly, make_frame
 
-    class Result:
-        stages_ = {s: Bare(f) for s, f in result.stages_.items()}
-        quality_ = result.quality_
-        horizon_days_ = result.horizon_days_
-        holdout_from_ = result.holdout_from_
-
-    fig = plots.roc(Result())
-    assert len(fig.axes) == 4
-    text = fig.axes[2].texts[0].get_text()
-    auc_maturity = result.quality_.set_index(["stage", "model"]).loc[("maturity", "input"), "auc"]
-    assert "keeps no holdout predictions" in text and f"input {auc_maturity:.3f}" in text
+    frame = make_frame(n_accounts=100, seed=2)
+    quiet = (frame["stage"] == "s2") & (frame["snapshot_date"] >= HOLDOUT)
+    frame.loc[quiet & frame["churned"].notna(), "churned"] = 0.0
+    res = fit_quietly(frame, n_bootstrap=0)
+    assert res.fits["s2"].holdout.n_events == 0 < res.fits["s2"].holdout.n_rows
+    fitted, quiet_ax = plots.roc(res).axes
+    assert [t.get_text() for t in quiet_ax.texts] == [
+        "the holdout needs both churned and retained snapshots"]
+    assert [ln.get_label() for ln in quiet_ax.get_lines()] == ["chance (AUC 0.5)"]
+    assert len(fitted.get_lines()) == 4 and not fitted.texts     # three models + chance
 
 
 # --------------------------------------------------------- score distribution

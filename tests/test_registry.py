@@ -20,7 +20,7 @@ from sklearn.metrics import roc_auc_score
 
 from hscore import synth
 from hscore.mlops import tracking
-from hscore.calibration.calibrator import calibrate
+from hscore.calibration import calibrate
 from hscore.errors import HScoreError
 from hscore.mlops.registry import (PromotionResult, comparison_window, promote, resolve_model,
                              resolve_version, version_config)
@@ -83,8 +83,8 @@ def expected(data, results):
     that both versions score."""
     frame = data[1]
     v1, v2 = results[math.inf], results[0.0]
-    assert v1.holdout_from_ == v2.holdout_from_
-    window = frame[(frame["snapshot_date"] >= v1.holdout_from_)
+    assert v1.holdout_from == v2.holdout_from
+    window = frame[(frame["snapshot_date"] >= v1.holdout_from)
                    & frame["churned"].notna()].reset_index(drop=True)
     s1 = HealthScorer(v1.config).score(window, trend=False)
     s2 = HealthScorer(v2.config).score(window, trend=False)
@@ -144,7 +144,7 @@ def test_version_config_is_the_calibrated_config(client, results):
 def test_window_is_the_holdout_the_run_logged_or_the_same_rows_of_a_file(client, data, results):
     v2 = resolve_version(2)
     logged, start, source = comparison_window(v2)
-    assert start == results[0.0].holdout_from_
+    assert start == results[0.0].holdout_from
     assert source.startswith(f"runs:/{v2.run_id}/")
     again, _, source2 = comparison_window(v2, snapshots=data[0])
     assert source2 == str(data[0])

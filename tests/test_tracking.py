@@ -24,7 +24,7 @@ import yaml
 
 from hscore import synth
 from hscore.mlops import tracking
-from hscore.calibration.calibrator import calibrate
+from hscore.calibration import calibrate
 from hscore.config import load_config
 from hscore.scoring.scorer import HealthScorer
 from hscore.scoring.snapshots import read_snapshots, write_frame
@@ -159,14 +159,14 @@ def test_quiet_mlflow_outlasts_importing_mlflow():
 # ---------------------------------------------------------------- the run
 def test_run_params_record_the_calibration_settings(client, tracked, result):
     params = client.get_run(tracked.run_id).data.params
-    assert params["stages"] == ",".join(result.stages_)
+    assert params["stages"] == ",".join(result.fits)
     assert params["n_bootstrap"] == "10" and params["seed"] == "3"
     assert params["horizon_days"] == "30"
-    assert params["holdout_from"] == str(result.holdout_from_.date())
+    assert params["holdout_from"] == str(result.holdout_from.date())
     assert params["strengths_tried"] == "inf,0.01,0.0"
-    for stage, fit in result.stages_.items():
-        assert float(params[f"strength.{stage}"]) == fit.strength
-        assert params[f"status.{stage}"] == fit.status
+    for stage, fit in result.fits.items():
+        assert float(params[f"strength.{stage}"]) == fit.estimate.strength
+        assert params[f"status.{stage}"] == fit.status.value
 
 
 def test_run_records_the_input_data(client, tracked, data):
@@ -184,7 +184,7 @@ def test_run_records_the_input_data(client, tracked, data):
 
 def test_run_metrics_are_the_holdout_quality_per_stage(client, tracked, result):
     metrics = client.get_run(tracked.run_id).data.metrics
-    q = result.quality_
+    q = result.quality
     checked = 0
     for _, row in q.iterrows():
         for k in ("auc", "brier", "log_loss"):
@@ -195,9 +195,9 @@ def test_run_metrics_are_the_holdout_quality_per_stage(client, tracked, result):
                 assert metrics[key] == pytest.approx(row[k], rel=1e-12)
                 checked += 1
     assert checked >= 20
-    for stage, fit in result.stages_.items():
-        assert metrics[f"{stage}.train_events"] == fit.n_events
-        assert metrics[f"{stage}.holdout_events"] == fit.n_holdout_events
+    for stage, fit in result.fits.items():
+        assert metrics[f"{stage}.train_events"] == fit.counts.n_events
+        assert metrics[f"{stage}.holdout_events"] == fit.holdout.n_events
 
 
 def test_run_artifacts_hold_config_tables_and_plots(client, tracked, result, tmp_path):
@@ -211,9 +211,16 @@ def test_run_artifacts_hold_config_tables_and_plots(client, tracked, result, tmp
                                   result.summary()[["stage", "metric", "weight"]],
                                   check_exact=False, rtol=1e-12)
     coefs = pd.read_csv(cal / "coefficients.csv")
-    want = pd.concat([f.inference.assign(stage=s) for s, f in result.stages_.items()
-                      if f.inference is not None], ignore_index=True)
-    assert list(coefs.columns) == list(want.columns) and len(coefs) == len(want) > 0
+    want = result.coefficients()
+    assert list(coefs.columns) == ["stage", "term", "coef", "std_err", "z", "p", "ci_low",
+                                   "ci_high"] == list(want.columns)
+    assert len(coefs) == len(want) == sum(len(f.layout.metrics) + 1 for f in result.fits.values()
+                                          if f.reference is not None) > 0
+    # The b sign, as in weights.csv: a metric's coef is minus the statsmodels coefficient.
+    b = result.summary().set_index(["stage", "metric"])["b_unconstrained"]
+    metric_rows = coefs[coefs["term"] != "const"].set_index(["stage", "term"])["coef"]
+    np.testing.assert_allclose(metric_rows.to_numpy(), b.loc[metric_rows.index].to_numpy(),
+                               rtol=1e-12)
     numeric = want.select_dtypes("number").columns
     np.testing.assert_allclose(coefs[numeric].to_numpy(float), want[numeric].to_numpy(float),
                                rtol=1e-12)
@@ -233,7 +240,7 @@ def test_run_keeps_the_holdout_window_for_promotion(client, tracked, result, dat
     frame = data[1]
     held = tracking.load_holdout(tracked.run_id)
     # Calibrate's holdout: every labelled snapshot on or after holdout_from.
-    expected = frame[(frame["snapshot_date"] >= result.holdout_from_)
+    expected = frame[(frame["snapshot_date"] >= result.holdout_from)
                      & frame["churned"].notna()].reset_index(drop=True)
     assert len(held) > 0
     pd.testing.assert_frame_equal(held, expected, check_dtype=False)
@@ -245,8 +252,8 @@ def test_new_version_is_registered_as_challenger(client, tracked, result):
     v = client.get_model_version_by_alias(tracking.MODEL_NAME, "challenger")
     assert str(v.version) == tracked.model_version
     assert v.run_id == tracked.run_id
-    assert v.tags["holdout_from"] == str(result.holdout_from_.date())
-    auc = result.quality_.query("stage == 'maturity' and model == 'calibrated'")["auc"].iloc[0]
+    assert v.tags["holdout_from"] == str(result.holdout_from.date())
+    auc = result.quality.query("stage == 'maturity' and model == 'calibrated'")["auc"].iloc[0]
     assert float(v.tags["holdout_auc.maturity"]) == pytest.approx(auc, abs=5e-5)
 
 

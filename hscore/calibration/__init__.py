@@ -1,16 +1,31 @@
 """Learning weights from churn history, and testing what predicts it.
 
-``design`` builds per-stage design matrices of sub-scores, ``logistic`` fits the
-sign-constrained, shrunk logistic model, ``evaluation`` holds the quality measures
-(AUC with account-bootstrap CIs, Brier, log-loss, calibration tables), ``calibrator``
-runs the whole per-stage calibration and ``compare`` answers "is A more predictive than B?".
+Modules, in the order a calibration uses them:
+
+- ``design``: per-cell design matrices of sub-scores, in canonical (account, date) order;
+- ``split``: the holdout rule (which labelled rows train and which are held out);
+- ``validation``: the parameter-constraint checks the estimators share;
+- ``diagnose``, ``shrinkage``, ``logistic``: what the data cannot say, the pull toward the
+  input weights with its cross-validated strength, the sign-constrained logistic fit;
+- ``inference``: the statsmodels table and the account bootstrap;
+- ``evaluation``, ``quality``: AUC, Brier, log-loss, calibration tables; holdout quality;
+- ``cell``: one cell's calibration; ``records``: its frozen records;
+- ``calibrator``: the estimator; ``results``, ``tables``, ``output``: the frozen result,
+  its tables, the calibrated config and its provenance;
+- ``compare`` (with ``evidence``, the statistics behind it): "is A more predictive of churn
+  than B?".
 
 Importing this package loads numpy and pandas only; scipy, scikit-learn and statsmodels
 load when a fit runs.
 """
 
-from hscore.calibration.calibrator import CalibrationResult, CalibrationWarning, Calibrator, calibrate
+from hscore.calibration.calibrator import (CalibrationWarning, Calibrator, NotFittedError,
+                                           calibrate)
 from hscore.calibration.compare import ComparisonResult, ComparisonWarning, compare
+from hscore.calibration.records import CellFit, Status
+from hscore.calibration.results import CalibrationResult
+from hscore.calibration.split import Holdout, HoldoutKind
 
-__all__ = ["calibrate", "Calibrator", "CalibrationResult", "CalibrationWarning", "compare",
+__all__ = ["calibrate", "Calibrator", "CalibrationResult", "CalibrationWarning", "CellFit",
+           "Status", "NotFittedError", "Holdout", "HoldoutKind", "compare",
            "ComparisonResult", "ComparisonWarning"]

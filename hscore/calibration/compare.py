@@ -49,7 +49,6 @@ True
 
 from __future__ import annotations
 
-import html
 import warnings
 from dataclasses import dataclass, field
 
@@ -57,23 +56,36 @@ import numpy as np
 import pandas as pd
 
 from hscore.config import Config, load_config
-from hscore.calibration.design import labels
+from hscore.calibration.design import account_ranks, canonical_order, labels
 from hscore.errors import DataError, HScoreError, HScoreWarning
-from hscore.calibration.evaluation import auc, bootstrap_auc, with_single_threaded_blas
+from hscore.calibration.evaluation import auc, with_single_threaded_blas
+from hscore.calibration.evidence import (NO_EVIDENCE, deciding_snapshots, lift_table,
+                                         logit_tests, paired_delta_auc,
+                                         verdict_sentence)
+from hscore.calibration.validation import (HORIZON, Integral, Interval, Real,
+                                           bootstrap_count, resolve_horizon,
+                                           validate_params)
+from hscore.display import ResultDisplay, Section
 from hscore.scoring.scorer import HealthScorer
 
 __all__ = ["compare", "ComparisonResult", "ComparisonWarning", "NO_EVIDENCE"]
 
-#: The phrase the verdict uses when the ΔAUC confidence interval covers 0.
-NO_EVIDENCE = "no evidence of a difference"
+
+#: What the settings of :func:`compare` may be (a CI from fewer than 10 resamples is noise).
+_PARAMETER_CONSTRAINTS = {
+    "n_bootstrap": [bootstrap_count(10)],
+    "seed": [Interval(Integral, 0, None)],
+    "horizon_days": [None, HORIZON],
+    "alpha": [Interval(Real, 0, 1, closed="neither")],
+}
 
 
 class ComparisonWarning(HScoreWarning):
     """Something that weakens a comparison (separation, a signal running backwards...)."""
 
 
-@dataclass
-class ComparisonResult:
+@dataclass(frozen=True)
+class ComparisonResult(ResultDisplay):
     """The evidence on whether signal ``a`` predicts churn better than signal ``b``.
 
     Attributes
@@ -94,12 +106,13 @@ class ComparisonResult:
         Univariate AUC of each signal (risk = -signal; 0.5 = no better than chance).
     joint : DataFrame
         The joint statsmodels ``Logit`` of churn on the standardized signals (z = (x - mean) /
-        std, population std): ``coef`` (change in log-odds of churn per standard deviation,
-        negative = protective), ``se``, ``z``, ``p``, ``ci_low``, ``ci_high``; rows ``const``,
-        ``a``, ``b`` (by name).
+        std, population std), in the calibration's sign (``logit P = const - sum coef z``):
+        ``coef`` is the drop in churn log-odds per standard deviation of the signal
+        (positive = protective; statsmodels' coefficient with the sign flipped), ``se``,
+        ``z``, ``p``, ``ci_low``, ``ci_high``; rows ``const``, ``a``, ``b`` (by name).
     wald : dict
         Test of equal standardized coefficients: ``statistic`` (chi2), ``df`` (1), ``p_value``,
-        ``difference`` (coef_a - coef_b).
+        ``difference`` (coef_a - coef_b, in the same sign).
     likelihood_ratio : DataFrame
         Per signal dropped from the joint model: ``statistic`` = 2 (llf_joint - llf_without),
         ``df`` (1), ``p_value``.
@@ -156,7 +169,9 @@ class ComparisonResult:
     # ----------------------------------------------------------- tables
     def summary(self) -> pd.DataFrame:
         """One row per signal: kind, at-risk shares and lift, AUC, the joint model's
-        standardized coefficient with SE, z and p, and the likelihood-ratio test for dropping it."""
+        standardized coefficient (``coef_per_sd``: drop in churn log-odds per standard
+        deviation, positive = protective) with SE, z and p, and the likelihood-ratio test for
+        dropping it."""
         rows = []
         for name in (self.a, self.b):
             lift = self.lift.loc[name]
@@ -216,40 +231,17 @@ class ComparisonResult:
                          "latest)")
         return lines
 
-    def print_summary(self, decimals: int = 4, warnings: bool = True) -> None:
-        """Print the header, the at-risk lift, the per-signal table, the tests and the verdict.
+    def _sections(self) -> list[Section]:
+        return [Section("at-risk range (sub-score below the at_risk band)",
+                        lines=self._lift_lines()),
+                Section(None, self.summary(), index=True),
+                Section(None, self.tests(), index=True)]
 
-        Parameters
-        ----------
-        decimals : int, default 4
-            Rounding of the tables.
-        warnings : bool, default True
-            Print the warnings too (the CLI has printed them on stderr already).
-        """
-        print(self._header())
-        print()
-        print("at-risk range (sub-score below the at_risk band):")
-        print("\n".join(self._lift_lines()))
-        print()
-        print(self.summary().round(decimals).to_string())
-        print()
-        print(self.tests().round(decimals).to_string())
-        print()
-        print(f"verdict: {self.verdict}")
-        for w in self.warnings if warnings else ():
-            print(f"warning: {w}")
+    def _footer(self) -> list[str]:
+        return [f"verdict: {self.verdict}"]
 
-    def _repr_html_(self) -> str:
-        parts = [f"<h4>{html.escape(self._header())}</h4>",
-                 f"<p><b>{html.escape(self.verdict)}</b></p>",
-                 "<ul>" + "".join(f"<li>{html.escape(s.strip())}</li>"
-                                  for s in self._lift_lines()) + "</ul>",
-                 self.summary().round(4).to_html(),
-                 self.tests().round(4).to_html()]
-        if self.warnings:
-            parts.append("<ul>" + "".join(f"<li>warning: {html.escape(w)}</li>"
-                                          for w in self.warnings) + "</ul>")
-        return "\n".join(parts)
+    def _warnings(self) -> list[str]:
+        return list(self.warnings)
 
     def __repr__(self) -> str:
         lo, hi = self.delta_auc_ci
@@ -278,16 +270,6 @@ def _resolve(config: Config, stage: str, field_name: str, name) -> str:
     return "metric" if is_metric else "component"
 
 
-def _check_horizon(horizon_days, config: Config) -> int | None:
-    horizon = config.label_horizon_days if horizon_days is None else horizon_days
-    if horizon is None:
-        return None
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon <= 0:
-        raise HScoreError(f"horizon_days: must be a positive whole number of days, "
-                          f"got {horizon!r}")
-    return int(horizon)
-
-
 def _signals(scorer: HealthScorer, checked, stage: str, names: list[str],
              kinds: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
     """Stage rows and (rows, 2) signals in points, NaN where not measured."""
@@ -303,139 +285,6 @@ def _signals(scorer: HealthScorer, checked, stage: str, names: list[str],
             ci = list(scorer.config.stages[stage].components).index(name)
             out[:, j] = parts["components"][:, ci]
     return sub.rows, out
-
-
-# ----------------------------------------------------------- statistics
-def deciding_snapshots(y: np.ndarray, groups: np.ndarray, days: np.ndarray) -> np.ndarray:
-    """Per account, the position of the snapshot that decides it: the latest one it churned in,
-    else its latest one. Accounts, not snapshots, are what the seeds' "85% of churned customers"
-    counts; a long-lived account would otherwise count once per month."""
-    order = np.lexsort((days, y, groups))            # by account, retained before churned, date
-    last_of_group = np.r_[groups[order][1:] != groups[order][:-1], True]
-    return order[last_of_group]
-
-
-def lift_table(y: np.ndarray, signals: np.ndarray, names: list[str], at_risk_below: float,
-               deciding: np.ndarray | None = None) -> pd.DataFrame:
-    """Share of churned and of retained snapshots whose signal is below ``at_risk_below``,
-    and, given ``deciding`` (see :func:`deciding_snapshots`), the same shares of accounts."""
-    churned = y == 1
-    base_rate = churned.mean()
-    rows = []
-    for j, name in enumerate(names):
-        low = signals[:, j] < at_risk_below
-        n_low, n_high = low.sum(), (~low).sum()
-        rate_low = churned[low].mean() if n_low else np.nan
-        rate_high = churned[~low].mean() if n_high else np.nan
-        row = {"signal": name, "at_risk_below": at_risk_below,
-               "churned_at_risk": (low & churned).sum() / churned.sum(),
-               "retained_at_risk": (low & ~churned).sum() / (~churned).sum(),
-               "churned_n": int(churned.sum()), "retained_n": int((~churned).sum()),
-               "churn_rate_at_risk": rate_low, "churn_rate_otherwise": rate_high,
-               "lift": rate_low / base_rate if n_low else np.nan}
-        if deciding is not None:
-            acc_low, acc_churned = low[deciding], churned[deciding]
-            n_churned, n_retained = acc_churned.sum(), (~acc_churned).sum()
-            row.update({
-                "churned_accounts_at_risk": ((acc_low & acc_churned).sum() / n_churned
-                                             if n_churned else np.nan),
-                "retained_accounts_at_risk": ((acc_low & ~acc_churned).sum() / n_retained
-                                              if n_retained else np.nan),
-                "churned_accounts": int(n_churned), "retained_accounts": int(n_retained)})
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("signal")
-
-
-def _standardize(x: np.ndarray) -> np.ndarray:
-    return (x - x.mean(axis=0)) / x.std(axis=0)
-
-
-def _logit_tests(y: np.ndarray, signals: np.ndarray, names: list[str], notes: list[str]):
-    """Joint Logit on standardized signals, Wald test of equal coefficients, LR drop tests."""
-    import statsmodels.api as sm
-    from scipy import stats
-
-    z = _standardize(signals)
-    exog = np.column_stack([np.ones(len(y)), z])
-    index = ["const", *names]
-    nan_joint = pd.DataFrame(np.nan, index=index,
-                             columns=["coef", "se", "z", "p", "ci_low", "ci_high"])
-    nan_lr = pd.DataFrame({"statistic": np.nan, "df": 1, "p_value": np.nan}, index=names)
-    nan_wald = {"statistic": np.nan, "df": 1, "p_value": np.nan, "difference": np.nan}
-    corr = float(np.corrcoef(signals, rowvar=False)[0, 1])
-    if abs(corr) > 0.999:
-        notes.append(f"'{names[0]}' and '{names[1]}' are collinear (correlation {corr:.4f}): "
-                     "the joint model cannot separate them; Wald and likelihood-ratio tests "
-                     "are not reported")
-        return nan_joint, nan_wald, nan_lr
-
-    def fit(cols):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            res = sm.Logit(y, exog[:, cols]).fit(disp=0, maxiter=200)
-        for w in caught:
-            text = str(w.message).lower()
-            if "separation" in text or "converge" in text:
-                notes.append(f"the logistic fit on {', '.join(index[c] for c in cols[1:])} did "
-                             f"not settle ({' '.join(str(w.message).split())[:120]}); its "
-                             "tests are unreliable")
-                break
-        return res
-
-    try:
-        joint = fit([0, 1, 2])
-        drops = {names[0]: fit([0, 2]), names[1]: fit([0, 1])}
-    except (np.linalg.LinAlgError, ValueError) as err:
-        notes.append(f"the joint logistic model could not be fitted ({err}); Wald and "
-                     "likelihood-ratio tests are not reported")
-        return nan_joint, nan_wald, nan_lr
-
-    ci = np.asarray(joint.conf_int())
-    table = pd.DataFrame({"coef": np.asarray(joint.params), "se": np.asarray(joint.bse),
-                          "z": np.asarray(joint.tvalues), "p": np.asarray(joint.pvalues),
-                          "ci_low": ci[:, 0], "ci_high": ci[:, 1]}, index=index)
-    wald = joint.wald_test(np.array([[0.0, 1.0, -1.0]]), scalar=True)
-    wald_out = {"statistic": float(np.squeeze(wald.statistic)), "df": 1,
-                "p_value": float(np.squeeze(wald.pvalue)),
-                "difference": float(joint.params[1] - joint.params[2])}
-    lr_rows = {}
-    for name, reduced in drops.items():
-        stat = max(2.0 * (joint.llf - reduced.llf), 0.0)
-        lr_rows[name] = {"statistic": stat, "df": 1, "p_value": float(stats.chi2.sf(stat, 1))}
-    return table, wald_out, pd.DataFrame.from_dict(lr_rows, orient="index")
-
-
-def _paired_bootstrap(y: np.ndarray, signals: np.ndarray, groups: np.ndarray, n_bootstrap: int,
-                      seed: int, chunk: int = 50) -> np.ndarray:
-    """AUC_a - AUC_b over account resamples (both AUCs on the same resample).
-
-    Resamples are drawn in chunks from one generator: the same draws as one call, with a
-    (chunk x rows) weight matrix in memory instead of (n_bootstrap x rows).
-    """
-    rng = np.random.default_rng(seed)
-    risks = [-signals[:, 0], -signals[:, 1]]
-    parts = []
-    for start in range(0, n_bootstrap, chunk):
-        boot = bootstrap_auc(y, risks, groups, min(chunk, n_bootstrap - start), rng)
-        parts.append(boot[:, 0] - boot[:, 1])
-    return np.concatenate(parts)
-
-
-def _verdict(stage: str, a: str, b: str, auc_a: float, auc_b: float, delta: float,
-             ci: tuple[float, float], alpha: float) -> str:
-    lo, hi = ci
-    level = f"{100 * (1 - alpha):g}%"
-    if not (lo > 0 or hi < 0):
-        return (f"In stage '{stage}' there is {NO_EVIDENCE} between {a} and {b} in predicting "
-                f"churn: AUC {auc_a:.3f} vs {auc_b:.3f}, difference {delta:+.3f} "
-                f"({level} CI {lo:+.3f} to {hi:+.3f}).")
-    if lo > 0:
-        better, worse, auc_better, auc_worse, gap_lo, gap_hi = a, b, auc_a, auc_b, lo, hi
-    else:
-        better, worse, auc_better, auc_worse, gap_lo, gap_hi = b, a, auc_b, auc_a, -hi, -lo
-    return (f"In stage '{stage}', {better} is more predictive of churn than {worse}: AUC "
-            f"{auc_better:.3f} vs {auc_worse:.3f}, higher by {abs(delta):.3f} "
-            f"({level} CI {gap_lo:.3f} to {gap_hi:.3f}).")
 
 
 # ------------------------------------------------------------------- api
@@ -486,13 +335,9 @@ def compare(frame: pd.DataFrame, config, stage: str, a: str, b: str, *, n_bootst
     if a == b:
         raise HScoreError(f"a, b: both name '{a}'; compare two different metrics or components")
     kinds = {a: kinds_a, b: kinds_b}
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) \
-            or n_bootstrap < 10:
-        raise HScoreError(f"n_bootstrap: need a whole number >= 10 of resamples, "
-                          f"got {n_bootstrap!r}")
-    if not (isinstance(alpha, (float, int)) and 0 < alpha < 1):
-        raise HScoreError(f"alpha: must lie strictly between 0 and 1, got {alpha!r}")
-    horizon = _check_horizon(horizon_days, cfg)
+    validate_params({"n_bootstrap": n_bootstrap, "seed": seed, "horizon_days": horizon_days,
+                     "alpha": alpha}, _PARAMETER_CONSTRAINTS)
+    horizon = resolve_horizon(horizon_days, cfg.label_horizon_days, required=False)
     if isinstance(frame, pd.DataFrame) and "churned" not in frame.columns:
         raise DataError("churned", "required column is missing: compare needs churn labels "
                                    "(1 = churned within the label horizon, 0 = retained, "
@@ -512,8 +357,12 @@ def compare(frame: pd.DataFrame, config, stage: str, a: str, b: str, *, n_bootst
     measured = ~np.isnan(signals).any(axis=1)
     n_unmeasured = int((labelled & ~measured).sum())
     keep = labelled & measured
+    # Canonical (account, date) order: the paired resamples do not depend on the file's order.
+    ranks = account_ranks(checked)
+    keep = np.flatnonzero(keep)
+    keep = keep[canonical_order(ranks, checked.days, rows[keep])]
     y, signals, rows = y[keep], signals[keep], rows[keep]
-    groups = checked.account_codes[rows]
+    groups = ranks[rows]
 
     n_events = int(y.sum())
     if len(y) == 0:
@@ -540,9 +389,9 @@ def compare(frame: pd.DataFrame, config, stage: str, a: str, b: str, *, n_bootst
         if value < 0.5:
             notes.append(f"higher {name} goes with more churn here (AUC {value:.3f} < 0.5): it "
                          "runs against its configured direction")
-    joint, wald, lr = _logit_tests(y, signals, names, notes)
+    joint, wald, lr = logit_tests(y, signals, names, notes)
 
-    deltas = _paired_bootstrap(y, signals, groups, n_bootstrap, seed)
+    deltas = paired_delta_auc(y, signals, groups, n_bootstrap, seed)
     lo, hi = (float(q) for q in np.nanquantile(deltas, [alpha / 2, 1 - alpha / 2]))
     delta = aucs[a] - aucs[b]
     n_accounts = len(np.unique(groups))
@@ -559,7 +408,7 @@ def compare(frame: pd.DataFrame, config, stage: str, a: str, b: str, *, n_bootst
         stage=stage, a=a, b=b, kinds=kinds, lift=lift, auc=aucs, joint=joint, wald=wald,
         likelihood_ratio=lr, delta_auc=float(delta), delta_auc_ci=(lo, hi),
         delta_auc_boot=deltas,
-        verdict=_verdict(stage, a, b, aucs[a], aucs[b], delta, (lo, hi), alpha),
+        verdict=verdict_sentence(stage, a, b, aucs[a], aucs[b], delta, (lo, hi), alpha),
         n_rows=len(y), n_accounts=n_accounts, n_events=n_events, n_censored=n_censored,
         n_unmeasured=n_unmeasured, horizon_days=horizon, alpha=float(alpha),
         n_bootstrap=int(n_bootstrap), seed=seed, config_name=cfg.name, warnings=notes)

@@ -38,5 +38,10 @@ class Cell:
         tracking keys and file names."""
         return self.stage if self.segment is None else f"{self.stage}{SEPARATOR}{self.segment}"
 
+    @property
+    def label(self) -> str:
+        """The cell in a sentence: ``stage 'maturity'`` or ``cell 'maturity/enterprise'``."""
+        return f"stage '{self.stage}'" if self.segment is None else f"cell '{self.key}'"
+
     def __str__(self) -> str:
         return self.key

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from hscore.config.cells import Cell
 from hscore.errors import ConfigError
 
-__all__ = ["Config", "Stage", "Component", "Metric", "config_from_dict", "normalize_weights",
-           "WEIGHT_TOLERANCE"]
+__all__ = ["Config", "Stage", "Component", "Metric", "Provenance", "config_from_dict",
+           "normalize_weights", "WEIGHT_TOLERANCE"]
 
 SCHEMA_VERSION = 1
 WEIGHT_TOLERANCE = 1e-9
@@ -135,6 +135,120 @@ class Trend(_Model):
     alert_drop: float = 7.0
 
 
+# ---------------------------------------------------------------- provenance
+# Where a config came from. Every key is declared (extra="forbid", as everywhere in the
+# schema): a provenance block is read by promotion, export and people, so a misspelt or
+# ad-hoc key is an error with its path rather than a silent new field, and the block cannot
+# grow without a schema change. This accepts every provenance hscore has written (shipped
+# defaults, synth truths, calibrations, CLI runs, exports); ``notes`` holds free text for
+# a hand-edited config.
+class DataWindow(_Model):
+    """The rows a calibration saw: first and last training and holdout snapshot dates, the
+    holdout start and kind, and the label horizon."""
+
+    train: list[str] | None = None
+    holdout: list[str] | None = None
+    holdout_from: str
+    horizon_days: int
+    holdout_kind: str | None = None
+
+
+class CellRows(_Model):
+    """Rows of one cell: used for training and holdout, and left out."""
+
+    train: int
+    train_events: int
+    accounts: int
+    holdout: int
+    holdout_events: int
+    censored: int
+    no_score: int
+    straddling_holdout: int
+    holdout_unscored: int = 0
+
+
+class LeftOut(_Model):
+    censored: int
+    no_score: int
+    straddling_holdout: int
+
+
+class CellQuality(_Model):
+    """Holdout quality of the calibrated config in one cell (or pooled, ``all``)."""
+
+    auc: float | None = None
+    auc_low: float | None = None
+    auc_high: float | None = None
+    brier: float | None = None
+    log_loss: float | None = None
+    holdout_rows: int
+    holdout_events: int
+
+
+class Bootstrap(_Model):
+    n: int
+    seed: int
+
+
+class ModelRef(_Model):
+    """The registered model version a config is."""
+
+    name: str
+    version: str
+    uri: str | None = None
+    aliases: list[str] | None = None
+
+
+class Exported(_Model):
+    at: str
+    from_: str = Field(alias="from")
+    tracking_uri: str | None = None
+
+
+class Provenance(_Model):
+    """Where a config came from: documented defaults (``source``, ``seeds``), a calibration
+    (written by :func:`hscore.calibration.output.calibration_provenance`), and what export
+    adds (``run_id``, ``model``, ``promotion``, ``exported``). Per-cell maps are keyed by
+    cell key.
+
+    Examples
+    --------
+    >>> p = Provenance(source="documented defaults")
+    >>> p.extended(run_id="abc").run_id
+    'abc'
+    """
+
+    source: str | None = None
+    seeds: list[str] | None = None
+    notes: str | None = None
+    method: str | None = None
+    input_config: str | None = None
+    created: str | None = None
+    data_window: DataWindow | None = None
+    rows: dict[str, CellRows] | None = None
+    left_out: LeftOut | None = None
+    strength: dict[str, float] | None = None
+    status: dict[str, str] | None = None
+    quality: dict[str, CellQuality] | None = None
+    bootstrap: Bootstrap | None = None
+    run_id: str | None = None
+    model: ModelRef | None = None
+    promotion: dict[str, str] | None = None
+    exported: Exported | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """As YAML holds it (keys left out where None)."""
+        return self.model_dump(mode="python", exclude_none=True, by_alias=True)
+
+    def extended(self, **fields: Any) -> "Provenance":
+        """A validated copy with ``fields`` added or replaced (the way export adds its own);
+        a nested field may be given as a model or as a mapping."""
+        data = self.to_dict()
+        data.update({k: v.model_dump(mode="python", exclude_none=True, by_alias=True)
+                     if isinstance(v, BaseModel) else v for k, v in fields.items()})
+        return Provenance.model_validate(data)
+
+
 class Config(_Model):
     """A validated scoring model. Build it with :func:`load_config` or :func:`config_from_dict`."""
 
@@ -147,7 +261,7 @@ class Config(_Model):
     min_coverage: float = 0.5
     label_horizon_days: int | None = None
     stages: dict[str, Stage]
-    provenance: dict[str, Any] | None = None
+    provenance: Provenance | None = None
 
     @property
     def single_stage(self) -> bool:
@@ -185,7 +299,7 @@ class Config(_Model):
                 for c, comp in st.components.items() if name in comp.metrics]
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="python", exclude_none=True)
+        return self.model_dump(mode="python", exclude_none=True, by_alias=True)
 
     def replace(self, **changes: Any) -> "Config":
         """A new validated config with top-level fields replaced."""

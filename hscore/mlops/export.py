@@ -31,7 +31,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from hscore.config import dump_config
+from hscore.config import Provenance, dump_config
 
 __all__ = ["export_config", "write_atomic", "describe_export"]
 
@@ -94,23 +94,23 @@ def export_config(model_uri, out: str | os.PathLike) -> Path:
 
     version, run_id = resolve_model(model_uri)
     cfg = version_config(version) if version is not None else run_config(run_id)
-    prov = dict(cfg.provenance or {})
-    prov["run_id"] = run_id
+    added = {"run_id": run_id}
     if version is not None:
-        prov["model"] = {"name": version.name, "version": str(version.version),
-                         "aliases": sorted(version.aliases or []),
-                         "uri": f"models:/{version.name}/{version.version}"}
+        added["model"] = {"name": version.name, "version": str(version.version),
+                          "aliases": sorted(version.aliases or []),
+                          "uri": f"models:/{version.name}/{version.version}"}
         decision = (version.tags or {}).get("promotion.decision")
         if decision:
-            prov["promotion"] = {k: version.tags[f"promotion.{k}"]
-                                 for k in ("decision", "time", "auc_challenger", "auc_champion",
-                                           "window") if f"promotion.{k}" in version.tags}
-    prov["exported"] = {
+            added["promotion"] = {k: version.tags[f"promotion.{k}"]
+                                  for k in ("decision", "time", "auc_challenger", "auc_champion",
+                                            "window") if f"promotion.{k}" in version.tags}
+    added["exported"] = {
         "at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "from": str(model_uri),
         "tracking_uri": tracking_uri(),
     }
-    exported = cfg.replace(provenance=prov)
+    prov = (cfg.provenance or Provenance()).extended(**added)
+    exported = cfg.replace(provenance=prov.to_dict())
     return write_atomic(out, dump_config(exported))
 
 
@@ -118,14 +118,14 @@ def describe_export(path: str | os.PathLike) -> str:
     """One line: which version / run an exported file holds, and its holdout quality."""
     from hscore.config import load_config
 
-    prov = load_config(path).provenance or {}
-    model = prov.get("model") or {}
-    what = (f"{model.get('name')} version {model.get('version')}"
-            + (f" ({', '.join('@' + a for a in model.get('aliases', []))})"
-               if model.get("aliases") else "")) if model else "an unregistered calibration"
-    window = (prov.get("data_window") or {}).get("holdout")
-    quality = prov.get("quality") or {}
-    pooled = quality.get("all") or {}
-    auc = f", pooled holdout AUC {pooled['auc']:.3f}" if pooled.get("auc") is not None else ""
+    prov = load_config(path).provenance or Provenance()
+    model = prov.model
+    what = (f"{model.name} version {model.version}"
+            + (f" ({', '.join('@' + a for a in model.aliases)})" if model.aliases else "")
+            ) if model else "an unregistered calibration"
+    window = prov.data_window.holdout if prov.data_window else None
+    pooled = (prov.quality or {}).get("all")
+    auc = (f", pooled holdout AUC {pooled.auc:.3f}" if pooled and pooled.auc is not None
+           else "")
     span = f" on {window[0]}..{window[1]}" if window else ""
-    return f"exported {what} from run {prov.get('run_id')} to {path}{span}{auc}"
+    return f"exported {what} from run {prov.run_id} to {path}{span}{auc}"

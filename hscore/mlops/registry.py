@@ -31,6 +31,7 @@ import pandas as pd
 from hscore.config import Config, load_config
 from hscore.errors import DataError, HScoreError
 from hscore.calibration.evaluation import with_single_threaded_blas
+from hscore.calibration.split import Holdout
 from hscore.mlops.tracking import (HOLDOUT_ARTIFACT, MODEL_NAME, configure, holdout_rows,
                              load_holdout, sqlite_path, store_lock)
 
@@ -167,7 +168,7 @@ def version_config(version) -> Config:
     --------
     >>> from hscore.mlops.registry import resolve_version, version_config
     >>> cfg = version_config(resolve_version("models:/customer-health-score@champion"))  # doctest: +SKIP
-    >>> cfg.provenance["data_window"]["holdout_from"]                                  # doctest: +SKIP
+    >>> cfg.provenance.data_window.holdout_from                                        # doctest: +SKIP
     '2025-06-01'
     """
     import mlflow
@@ -208,14 +209,14 @@ def run_config(run_id: str) -> Config:
 
 
 # ------------------------------------------------------------------ the window
-def _holdout_from(version, cfg: Config) -> pd.Timestamp:
-    prov = cfg.provenance or {}
-    text = (prov.get("data_window") or {}).get("holdout_from") or version.tags.get("holdout_from")
-    if not text:
+def _holdout(version, cfg: Config) -> Holdout:
+    """The holdout the version was calibrated with (the one rule: hscore.calibration.split)."""
+    holdout = Holdout.recorded(cfg.provenance and cfg.provenance.data_window, version.tags)
+    if holdout is None:
         raise HScoreError(f"model: version {version.version} records no holdout start "
                           "(provenance.data_window.holdout_from); it was not made by "
                           "`hscore calibrate`")
-    return pd.Timestamp(text)
+    return holdout
 
 
 def comparison_window(version, cfg: Config | None = None, snapshots=None
@@ -242,11 +243,12 @@ def comparison_window(version, cfg: Config | None = None, snapshots=None
     from hscore.scoring.snapshots import read_snapshots
 
     cfg = cfg or version_config(version)
-    start = _holdout_from(version, cfg)
+    holdout = _holdout(version, cfg)
+    start = holdout.start
     if snapshots is not None:
         frame = snapshots if isinstance(snapshots, pd.DataFrame) else read_snapshots(snapshots)
         source = "(frame)" if isinstance(snapshots, pd.DataFrame) else str(snapshots)
-        window = holdout_rows(frame, start)
+        window = holdout_rows(frame, holdout)
     else:
         if not version.run_id:
             raise HScoreError(f"model: version {version.version} has no calibration run; "
@@ -410,8 +412,8 @@ class PromotionResult:
 
 
 def _overlap_note(champion, champ_cfg: Config, start: pd.Timestamp) -> str | None:
-    window = (champ_cfg.provenance or {}).get("data_window") or {}
-    train, horizon = window.get("train"), window.get("horizon_days")
+    window = champ_cfg.provenance and champ_cfg.provenance.data_window
+    train, horizon = (window.train, window.horizon_days) if window else (None, None)
     if not train or horizon is None:
         return None
     labels_end = pd.Timestamp(train[1]) + pd.Timedelta(days=int(horizon))

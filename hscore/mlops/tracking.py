@@ -443,25 +443,24 @@ def frame_sha256(frame: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-def holdout_rows(frame: pd.DataFrame, holdout_from) -> pd.DataFrame:
-    """The labelled snapshots on or after ``holdout_from``: the calibration's holdout window,
-    the rows promotion compares challenger and champion on.
+def holdout_rows(frame: pd.DataFrame, holdout) -> pd.DataFrame:
+    """The labelled snapshots of ``frame`` in ``holdout`` (a
+    :class:`~hscore.calibration.split.Holdout`, the one holdout rule): the calibration's
+    holdout window, the rows promotion compares challenger and champion on.
 
     Examples
     --------
     >>> import pandas as pd
+    >>> from hscore.calibration.split import Holdout
     >>> from hscore.mlops.tracking import holdout_rows
     >>> frame = pd.DataFrame({"account_id": ["a", "a", "a"],
     ...                       "snapshot_date": ["2025-01-01", "2025-02-01", "2025-03-01"],
     ...                       "churned": [0.0, 1.0, None]})          # March: not yet known
-    >>> holdout_rows(frame, "2025-02-01")
+    >>> holdout_rows(frame, Holdout(pd.Timestamp("2025-02-01"), horizon_days=30))
       account_id snapshot_date  churned
     0          a    2025-02-01      1.0
     """
-    dates = pd.to_datetime(frame["snapshot_date"])
-    labelled = frame["churned"].notna() if "churned" in frame.columns else False
-    keep = (dates >= pd.Timestamp(holdout_from)) & labelled
-    return frame.loc[keep.to_numpy()].reset_index(drop=True)
+    return holdout.select(frame)
 
 
 _NAME_OK = re.compile(r"[^0-9A-Za-z_\-. /]")
@@ -474,19 +473,19 @@ def _key(text: str) -> str:
 def _params(result) -> dict[str, object]:
     strengths = result.strengths
     params = {
-        "input_config": result.base_config_.name,
-        "stages": ",".join(result.stages_),
-        "holdout_from": str(result.holdout_from_.date()),
-        "horizon_days": result.horizon_days_,
+        "input_config": result.base_config.name,
+        "stages": ",".join(result.fits),
+        "holdout_from": str(result.holdout_from.date()),
+        "horizon_days": result.horizon_days,
         "n_bootstrap": result.n_bootstrap,
         "seed": result.seed,
         "cv_folds": result.cv_folds,
         "min_events": result.min_events,
         "strengths_tried": "default" if strengths is None else ",".join(map(str, strengths)),
     }
-    for stage, fit in result.stages_.items():
-        params[f"strength.{_key(stage)}"] = fit.strength
-        params[f"status.{_key(stage)}"] = fit.status
+    for fit in result.fits.values():
+        params[f"strength.{_key(fit.cell.key)}"] = fit.estimate.strength
+        params[f"status.{_key(fit.cell.key)}"] = fit.status.value
     return params
 
 
@@ -494,20 +493,20 @@ def _metrics(result) -> dict[str, float]:
     """Per stage (and pooled as ``all``): holdout AUC [CI], Brier and log-loss of the calibrated
     config, the input config and the unconstrained reference model; rows and events."""
     out: dict[str, float] = {}
-    for _, r in result.quality_.iterrows():
+    for _, r in result.quality.iterrows():
         stage, model = _key(r["stage"]), r["model"]
         for k in ("auc", "auc_low", "auc_high", "brier", "log_loss"):
             if pd.notna(r.get(k)):
                 out[f"{stage}.{k}_{model}"] = float(r[k])
-    for stage, fit in result.stages_.items():
-        s = _key(stage)
-        out[f"{s}.train_rows"] = fit.n_rows
-        out[f"{s}.train_events"] = fit.n_events
-        out[f"{s}.holdout_rows"] = fit.n_holdout_rows
-        out[f"{s}.holdout_events"] = fit.n_holdout_events
-    out["left_out.censored"] = result.n_censored_
-    out["left_out.no_score"] = result.n_unscored_
-    out["left_out.straddling_holdout"] = result.n_straddling_
+    for fit in result.fits.values():
+        s = _key(fit.cell.key)
+        out[f"{s}.train_rows"] = fit.counts.n_rows
+        out[f"{s}.train_events"] = fit.counts.n_events
+        out[f"{s}.holdout_rows"] = fit.holdout.n_rows
+        out[f"{s}.holdout_events"] = fit.holdout.n_events
+    out["left_out.censored"] = result.n_censored
+    out["left_out.no_score"] = result.n_unscored
+    out["left_out.straddling_holdout"] = result.n_straddling
     return out
 
 
@@ -516,17 +515,12 @@ def _write_tables(result, folder: Path) -> None:
     result.summary().to_csv(folder / "weights.csv", index=False)
     result.component_summary().to_csv(folder / "component_weights.csv", index=False)
     result.stage_table().to_csv(folder / "stages.csv", index=False)
-    result.quality_.to_csv(folder / "quality.csv", index=False)
-    coefs = [f.inference.assign(stage=s) for s, f in result.stages_.items()
-             if f.inference is not None]
-    if coefs:
-        pd.concat(coefs, ignore_index=True).to_csv(folder / "coefficients.csv", index=False)
-    cal = [f.calibration for f in result.stages_.values() if f.calibration is not None]
-    if cal:
-        pd.concat(cal, ignore_index=True).to_csv(folder / "calibration_table.csv", index=False)
-    cv = [f.cv.assign(stage=s) for s, f in result.stages_.items() if f.cv is not None]
-    if cv:
-        pd.concat(cv, ignore_index=True).to_csv(folder / "cv_strength.csv", index=False)
+    result.quality.to_csv(folder / "quality.csv", index=False)
+    for table, name in ((result.coefficients(), "coefficients.csv"),
+                        (result.calibration_table, "calibration_table.csv"),
+                        (result.cv_table(), "cv_strength.csv")):
+        if len(table):
+            table.to_csv(folder / name, index=False)
 
 
 def _write_plots(result, folder: Path) -> None:
@@ -541,13 +535,13 @@ def _write_plots(result, folder: Path) -> None:
 def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, register: bool = True,
                     run_name: str | None = None, experiment: str = EXPERIMENT_NAME
                     ) -> TrackingInfo:
-    """Log a fitted :class:`~hscore.calibration.calibrator.Calibrator` as one MLflow run and register its
-    config as a new version of ``customer-health-score`` with the alias ``challenger``.
+    """Log a :class:`~hscore.calibration.results.CalibrationResult` as one MLflow run and register
+    its config as a new version of ``customer-health-score`` with the alias ``challenger``.
 
     Parameters
     ----------
-    result : Calibrator
-        A fitted calibration.
+    result : CalibrationResult
+        A calibration.
     frame : DataFrame
         The snapshots it was fitted on (for the data hash, row count, holdout window and
         the model's input example).
@@ -584,7 +578,7 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
 
     Examples
     --------
-    >>> from hscore.calibration.calibrator import calibrate
+    >>> from hscore.calibration import calibrate
     >>> from hscore.scoring.snapshots import read_snapshots
     >>> from hscore.mlops.tracking import log_calibration
     >>> frame = read_snapshots("snapshots.csv")                              # doctest: +SKIP
@@ -598,10 +592,10 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
     from hscore.scoring.scorer import HealthScorer
 
     cfg = result.config
-    window = (cfg.provenance or {}).get("data_window", {})
+    window = cfg.provenance.data_window
     data_hash = file_sha256(snapshots_path) if snapshots_path else frame_sha256(frame)
     data_path = str(Path(snapshots_path).resolve()) if snapshots_path else "(in memory)"
-    holdout = holdout_rows(frame, result.holdout_from_)
+    holdout = holdout_rows(frame, result.holdout)
 
     # Reach the store first: an unreachable or read-only store fails before the work below.
     with store_lock():
@@ -624,7 +618,7 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
                 name=Path(snapshots_path).name if snapshots_path else "snapshots")
 
         with store_lock():
-            name = run_name or f"calibrate {result.base_config_.name}"
+            name = run_name or f"calibrate {result.base_config.name}"
             with mlflow.start_run(experiment_id=exp_id, run_name=name) as run:
                 run_id = run.info.run_id
                 mlflow.log_params(_params(result))
@@ -634,8 +628,8 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
                     "data.path": data_path,
                     "data.rows": str(len(frame)),
                     "data.sha256": data_hash,
-                    "data.train_window": str(window.get("train")),
-                    "data.holdout_window": str(window.get("holdout")),
+                    "data.train_window": str(window.train),
+                    "data.holdout_window": str(window.holdout),
                     "holdout.rows": str(len(holdout)),
                     "holdout.sha256": frame_sha256(holdout),
                 })
@@ -671,10 +665,10 @@ def _register(result, folder: Path, example, signature, run_id: str, data_hash: 
     version = str(info.registered_model_version)
     client = MlflowClient()
     client.set_registered_model_alias(MODEL_NAME, "challenger", version)
-    tags = {"run_id": run_id, "input_config": result.base_config_.name,
-            "holdout_from": str(result.holdout_from_.date()),
-            "horizon_days": str(result.horizon_days_), "data.sha256": data_hash}
-    q = result.quality_
+    tags = {"run_id": run_id, "input_config": result.base_config.name,
+            "holdout_from": str(result.holdout_from.date()),
+            "horizon_days": str(result.horizon_days), "data.sha256": data_hash}
+    q = result.quality
     for _, r in q[q["model"] == "calibrated"].iterrows():
         if pd.notna(r["auc"]):
             tags[f"holdout_auc.{_key(r['stage'])}"] = f"{r['auc']:.4f}"

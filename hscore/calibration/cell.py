@@ -1,0 +1,230 @@
+"""One cell's calibration, from its design rows to a frozen :class:`CellFit`.
+
+The steps, each in its own module: split the rows (:mod:`~hscore.calibration.split`),
+diagnose them (:mod:`~hscore.calibration.diagnose`), fit ``k`` and choose the strength
+(:mod:`~hscore.calibration.shrinkage`), bootstrap and the reference model
+(:mod:`~hscore.calibration.inference`), the probability mapping, and the holdout
+evaluation (:mod:`~hscore.calibration.quality`). Thin or awkward data keep the input
+weights with a :class:`CalibrationWarning` naming the cell and the reason; they never
+crash.
+
+Examples
+--------
+>>> from contextlib import nullcontext
+>>> from hscore.calibration.design import CellDesign, Layout
+>>> from hscore.calibration.split import Holdout
+>>> rng = np.random.default_rng(0)
+>>> n = 2000
+>>> X = rng.uniform(size=(n, 2))
+>>> y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(0.5 - X @ [2.0, 0.5])))).astype(float)
+>>> days = np.repeat(np.arange(19700, 19710) * 1, n // 10)     # ten snapshot days
+>>> layout = Layout(("m1", "m2"), ("c",), np.array([0, 0]), np.array([0.5, 0.5]))
+>>> design = CellDesign(Cell("s"), layout, X, np.ones_like(X, bool), y, np.arange(n) % 400,
+...                     days, np.arange(n))
+>>> split = Holdout(pd.Timestamp(19708, unit="D"), horizon_days=1).split(days)
+>>> settings = Settings(strengths=(0.01,), cv_folds=5, n_bootstrap=0, min_events=20, seed=0)
+>>> fit = fit_cell(design, split, settings, seed=0, timed=lambda phase: nullcontext())
+>>> fit.status, fit.reason
+(<Status.CALIBRATED: 'calibrated'>, 'strength 0.01 given')
+>>> bool(fit.estimate.weights[0] > fit.estimate.weights[1])    # m1 matters more
+True
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hscore.calibration.design import CellDesign
+from hscore.calibration.diagnose import diagnose
+from hscore.calibration.inference import bootstrap_weights, reference_model
+from hscore.calibration.quality import evaluate_holdout
+from hscore.calibration.records import (CellFit, Counts, CrossValidation, Diagnostics, Status,
+                                        WeightEstimate)
+from hscore.calibration.shrinkage import (DEFAULT_STRENGTHS, SEPARATION_B, cross_validate,
+                                          fit_held, fit_logistic)
+from hscore.calibration.split import Split
+from hscore.config import Cell
+from hscore.errors import HScoreWarning
+
+__all__ = ["CalibrationWarning", "Settings", "fit_cell", "FIXED_NOTE"]
+
+#: What the weight lines say instead of a CI when a cell's weights are the input weights.
+FIXED_NOTE = "fixed at the input weights; no bootstrap CI"
+
+
+class CalibrationWarning(HScoreWarning):
+    """Thin or awkward data in a cell: names the cell, the reason and what was done."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The estimator's validated parameters, as one cell's fit needs them."""
+
+    strengths: tuple[float, ...]
+    cv_folds: int
+    n_bootstrap: int
+    min_events: int
+    seed: int
+
+
+class _Notes:
+    """The warnings of one cell: raised as :class:`CalibrationWarning` and kept, in order."""
+
+    def __init__(self, cell: Cell):
+        self.cell = cell
+        self.texts: list[str] = []
+
+    def __call__(self, text: str) -> None:
+        self.texts.append(text)
+        warnings.warn(f"{self.cell.label}: {text}", CalibrationWarning, stacklevel=3)
+
+
+def _window(days: np.ndarray) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """First and last snapshot date of ``days`` (days since 1970-01-01); None if empty."""
+    if not len(days):
+        return None
+    return pd.Timestamp(days.min(), unit="D"), pd.Timestamp(days.max(), unit="D")
+
+
+def fit_cell(design: CellDesign, split: Split, settings: Settings, seed,
+             timed: Callable[[str], AbstractContextManager]) -> CellFit:
+    """Calibrate one cell. ``seed`` seeds its weight bootstrap (the AUC CIs use
+    ``settings.seed``); ``timed(phase)`` times a block."""
+    train, hold = design.subset(split.train), design.subset(split.holdout)
+    counts = Counts(n_rows=train.n_rows, n_accounts=train.n_accounts, n_events=train.n_events,
+                    n_censored=design.n_censored, n_unscored=design.n_unscored,
+                    n_straddling=int(split.straddling.sum()),
+                    train_window=_window(train.days), holdout_window=_window(hold.days))
+    return _CellFitter(train, hold, counts, settings, seed, timed).run()
+
+
+class _CellFitter:
+    """The steps of :func:`fit_cell` sharing one cell's training rows and notes."""
+
+    def __init__(self, train, hold, counts, settings, seed, timed):
+        self.train, self.hold, self.counts = train, hold, counts
+        self.settings, self.seed, self.timed = settings, seed, timed
+        self.note = _Notes(train.cell)
+        self.v0 = train.layout.input_weights
+
+    def run(self) -> CellFit:
+        train, note = self.train, self.note
+        if train.n_rows == 0 or train.n_events in (0, train.n_rows):
+            status, what = ((Status.NO_TRAINING_ROWS, "no labelled training rows")
+                            if train.n_rows == 0 else
+                            (Status.NO_EVENTS, "no churn events") if train.n_events == 0 else
+                            (Status.ALL_CHURNED, "every row churned"))
+            note(f"{what} in the training window ({train.n_rows} rows); kept the input "
+                 "weights and fitted no probability mapping")
+            return self._keep(status, k=0.0, input_probability=None)
+        diagnostics, held = diagnose(train, note)
+        # k: how strongly the input score predicts churn (its one-parameter fit).
+        k_fit = fit_logistic((train.X @ self.v0)[:, None], train.y)
+        k = float(k_fit.b[0])
+        input_probability = (float(k_fit.a), -k / 100.0)
+        if not k > 0:
+            note("the input score does not lower churn risk in training (k = 0); the pull "
+                 "toward the input weights is a pull toward 0")
+        if train.n_events < self.settings.min_events:
+            note(f"only {train.n_events} churn events in training (fewer than "
+                 f"{self.settings.min_events}); kept the input weights")
+            return self._keep(Status.THIN_DATA, k, input_probability, diagnostics)
+        strengths = self.settings.strengths
+        if train.n_accounts < 2 and len(strengths) > 1:
+            note("a single account in training: cross-validation is impossible; kept the "
+                 "input weights")
+            return self._keep(Status.ONE_ACCOUNT, k, input_probability, diagnostics)
+        return self._fit(k, input_probability, diagnostics, held)
+
+    def _fit(self, k, input_probability, diagnostics, held) -> CellFit:
+        train, note, prior = self.train, self.note, k * self.v0
+        strengths = self.settings.strengths
+        mle = fit_held(train.X, train.y, None, prior, 0.0, held)
+        separated = bool(np.max(mle.b, initial=0.0) > SEPARATION_B or not mle.converged)
+        if separated:
+            note("perfect or quasi-complete separation: the unpenalized fit drives a "
+                 f"coefficient to {np.max(mle.b):.0f}; strength 0 is not tried, so the pull "
+                 "toward the input weights keeps them finite")
+        if separated or diagnostics.collinear:
+            strengths = tuple(s for s in strengths if s > 0) or (DEFAULT_STRENGTHS[1],)
+        diagnostics = Diagnostics(diagnostics.frozen, diagnostics.collinear, separated)
+        cv = None
+        if len(strengths) == 1:
+            chosen = strengths[0]
+        else:
+            with self.timed("cross_validation"):
+                chosen, cv = cross_validate(train.X, train.y, train.groups, self.v0,
+                                            strengths, held, self.settings.cv_folds)
+        final = mle if chosen == 0 else fit_held(train.X, train.y, None, prior, chosen, held,
+                                                 start=mle)
+        if not final.b.sum() > 0:
+            note("no metric lowers churn risk in training (every fitted weight is 0); kept "
+                 "the input weights")
+            return self._keep(Status.NO_SIGNAL, k, input_probability, diagnostics, cv)
+        # At infinite strength b = k v0, so v = v0: return it exactly, not up to rounding.
+        weights = self.v0.copy() if np.isinf(chosen) else final.b / final.b.sum()
+        ci = self._bootstrap(prior, chosen, held, final) if np.isfinite(chosen) else None
+        with self.timed("inference"):
+            reference, notes = reference_model(train, held)
+        for text in notes:
+            note(text)
+        # Probability mapping: churn ~ calibrated score (intercept and slope), on training,
+        # with the score the calibrated config itself gives (missing metrics refilled).
+        p_fit = fit_logistic(train.score_with(weights)[:, None] / 100.0, train.y, nonneg=False)
+        estimate = WeightEstimate(
+            weights=weights, coef=final.b, intercept=float(final.a), k=k,
+            strength=float(chosen), probability=(float(p_fit.a), -float(p_fit.b[0]) / 100.0),
+            input_probability=input_probability,
+            **(ci or self._no_ci(FIXED_NOTE if np.isinf(chosen) else
+                                 "no CI: the bootstrap resamples gave no usable fit")))
+        how = ("given" if cv is None else
+               f"chosen by account-grouped {self.settings.cv_folds}-fold cross-validation")
+        return self._finish(Status.CALIBRATED, f"strength {chosen:g} {how}", estimate,
+                            diagnostics, cv, reference)
+
+    def _bootstrap(self, prior, strength, held, final) -> dict | None:
+        if not self.settings.n_bootstrap:
+            return None
+        with self.timed("bootstrap"):
+            boot = bootstrap_weights(self.train, prior, strength, held, final,
+                                     self.settings.n_bootstrap, self.seed)
+        if boot is None:
+            self.note("the bootstrap resamples gave no usable fit; the weights have no CI")
+            return None
+        draws, ci, component_ci = boot
+        return {"draws": draws, "ci": ci, "component_ci": component_ci}
+
+    def _no_ci(self, note: str) -> dict:
+        # No CI at all rather than a zero-width one, which would read as certainty; the note
+        # says why, except without a bootstrap (nobody asked for a CI).
+        return {"ci_note": note if self.settings.n_bootstrap else None}
+
+    def _keep(self, status: Status, k: float, input_probability, diagnostics=Diagnostics(),
+              cv: CrossValidation | None = None) -> CellFit:
+        """Leave the cell at the input weights (scaled by k when there is a k)."""
+        train = self.train
+        intercept, coef = math.nan, np.zeros(len(self.v0))
+        if 0 < train.n_events < train.n_rows:
+            final = fit_logistic(train.X, train.y, prior=k * self.v0, strength=np.inf)
+            intercept, coef = float(final.a), final.b
+        estimate = WeightEstimate(weights=self.v0.copy(), coef=coef, intercept=intercept, k=k,
+                                  strength=math.inf, probability=input_probability,
+                                  input_probability=input_probability,
+                                  **self._no_ci(FIXED_NOTE))
+        return self._finish(status, self.note.texts[-1], estimate, diagnostics, cv, None)
+
+    def _finish(self, status, reason, estimate, diagnostics, cv, reference) -> CellFit:
+        with self.timed("evaluation"):
+            holdout = evaluate_holdout(self.hold, estimate, reference,
+                                       self.settings.n_bootstrap, self.settings.seed)
+        return CellFit(cell=self.train.cell, layout=self.train.layout, status=status,
+                       reason=reason, counts=self.counts, estimate=estimate, holdout=holdout,
+                       train_rows=self.train.rows, cv=cv, reference=reference,
+                       diagnostics=diagnostics, warnings=tuple(self.note.texts))

@@ -1,0 +1,117 @@
+"""Uncertainty: the statsmodels table of the unconstrained model, and the account bootstrap
+of the exported weights.
+
+Both report coefficients in the calibration's sign (see :mod:`hscore.calibration.records`):
+``b = -(statsmodels coef)`` for a metric, so a metric that lowers churn risk has ``b > 0``.
+
+Examples
+--------
+>>> import numpy as np
+>>> from hscore.calibration.design import CellDesign, Layout
+>>> from hscore.config import Cell
+>>> rng = np.random.default_rng(0)
+>>> X = rng.uniform(size=(3000, 2))
+>>> y = (rng.uniform(size=3000) < 1 / (1 + np.exp(-(0.5 - X @ [2.0, 0.5])))).astype(float)
+>>> layout = Layout(("m1", "m2"), ("c",), np.array([0, 0]), np.array([0.5, 0.5]))
+>>> design = CellDesign(Cell("s"), layout, X, np.ones_like(X, bool), y,
+...                     np.arange(3000), np.zeros(3000, int), np.arange(3000))
+>>> ref, notes = reference_model(design, np.zeros(2, bool))
+>>> bool(ref.table.set_index("term").loc["m1", "coef"] > 1)     # b sign: protective > 0
+True
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from hscore.calibration.design import CellDesign
+from hscore.calibration.diagnose import dependent_columns
+from hscore.calibration.evaluation import account_weight_blocks
+from hscore.calibration.records import ReferenceModel
+from hscore.calibration.shrinkage import SEPARATION_B, fit_held
+
+__all__ = ["reference_model", "bootstrap_weights", "COEFFICIENT_COLUMNS"]
+
+#: Bootstrap refits start from the full-data fit and stop at a looser gradient tolerance:
+#: Newton converges quadratically from there, so at 40k rows 2-3 steps suffice and the
+#: weights agree with an exact refit to ~2e-5, far below the bootstrap spread (~1e-2).
+_BOOT_TOL = 1e-6
+_BOOT_MAX_ITER = 20
+#: The columns of a coefficient table (``coef`` in the b sign).
+COEFFICIENT_COLUMNS = ["term", "coef", "std_err", "z", "p", "ci_low", "ci_high"]
+
+
+def reference_model(train: CellDesign, held: np.ndarray
+                    ) -> tuple[ReferenceModel | None, list[str]]:
+    """statsmodels Logit of churn on the sub-scores, unconstrained and unpenalized.
+
+    Held (constant / never measured) and linearly dependent metrics are left out of the
+    model; their rows are NaN. Returns the model (None when statsmodels cannot fit it) and
+    notes for the warnings.
+    """
+    import statsmodels.api as sm
+
+    live = np.flatnonzero(~held)
+    keep = np.delete(live, dependent_columns(train.X[:, live]))
+    try:
+        with warnings.catch_warnings():
+            # Overflow and convergence chatter of separated data; judged below.
+            warnings.simplefilter("ignore")
+            res = sm.Logit(train.y, sm.add_constant(train.X[:, keep], has_constant="add")
+                           ).fit(disp=0, maxiter=100)
+        params = np.asarray(res.params)
+    except (np.linalg.LinAlgError, ValueError) as err:
+        return None, [f"the unconstrained reference model could not be fitted ({err}); its "
+                      "coefficient table is empty"]
+    notes = []
+    converged = bool(res.mle_retvals.get("converged", True))
+    biggest = float(np.max(np.abs(params[1:]), initial=0.0))
+    separated = not converged or biggest > SEPARATION_B
+    if separated:
+        notes.append(f"the unconstrained reference model is separated (coefficients up to "
+                     f"{biggest:.0f}, {'not ' if not converged else ''}converged): its SEs "
+                     "and p-values are not meaningful")
+    # statsmodels' const is a; a metric's coefficient is -b: flip the metric rows.
+    sign = np.r_[1.0, -np.ones(len(keep))]
+    ci = np.asarray(res.conf_int(0.05)) * sign[:, None]
+    table = pd.DataFrame({"term": ["const", *train.layout.metrics]}).reindex(
+        columns=COEFFICIENT_COLUMNS)
+    idx = np.r_[0, keep + 1]
+    table.loc[idx, "coef"] = params * sign
+    table.loc[idx, "std_err"] = np.asarray(res.bse)
+    table.loc[idx, "z"] = np.asarray(res.tvalues) * sign
+    table.loc[idx, "p"] = np.asarray(res.pvalues)
+    table.loc[idx, "ci_low"] = np.minimum(ci[:, 0], ci[:, 1])
+    table.loc[idx, "ci_high"] = np.maximum(ci[:, 0], ci[:, 1])
+    table = table.astype({c: float for c in COEFFICIENT_COLUMNS[1:]})
+    return ReferenceModel(table, float(params[0]), -params[1:], keep, separated), notes
+
+
+def bootstrap_weights(train: CellDesign, prior, strength, held, start, n_bootstrap: int,
+                      seed) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Account bootstrap at the chosen strength: refit on resampled accounts (frequency
+    weights, every snapshot of a drawn account comes along), warm-started from ``start``.
+
+    Returns the usable resamples' effective weights (r, m) with the 95% percentile CIs of
+    the metric and the component weights, or None when fewer than two resamples fit.
+    """
+    X, y, layout = train.X, train.y, train.layout
+    v = np.full((n_bootstrap, X.shape[1]), np.nan)
+    r = 0
+    for block in account_weight_blocks(train.groups, n_bootstrap, np.random.default_rng(seed)):
+        for w in block:
+            if (w @ y) > 0:       # a resample without events says nothing
+                b = fit_held(X, y, w, prior, strength, held, start=start,
+                             max_iter=_BOOT_MAX_ITER, tol=_BOOT_TOL, exact=False).b
+                if b.sum() > 0:
+                    v[r] = b / b.sum()
+            r += 1
+    v = v[np.isfinite(v).all(axis=1)]
+    if len(v) < 2:
+        return None
+    comp = np.stack([layout.per_component(row) for row in v])
+    return (v, np.quantile(v, [0.025, 0.975], axis=0).T,
+            np.quantile(comp, [0.025, 0.975], axis=0).T)
