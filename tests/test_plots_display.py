@@ -45,7 +45,7 @@ def test_each_calibration_point_says_how_many_snapshots_it_rests_on(history):
         result = calibrate(history.frame, "lifecycle", n_bootstrap=0)
     fig = plots.calibration_curve(result, stage="maturity")
     shown = [int(t.get_text()[2:]) for t in fig.axes[0].texts if t.get_text().startswith("n=")]
-    table = result.calibration_table_
+    table = result.calibration_table
     expected = table[(table["stage"] == "maturity") & (table["model"] == "calibrated")]["rows"]
     assert shown == [int(n) for n in expected]
     assert sum(shown) == int(np.sum(expected)) > 0
