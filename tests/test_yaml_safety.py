@@ -6,7 +6,6 @@ Each through the API (``load_config``) and the CLI (exit 2, one ``error:`` line)
 from __future__ import annotations
 
 import pytest
-import yaml
 
 from cli_probe import SAMPLE, deadline, one_error
 from hscore import ConfigError, load_config

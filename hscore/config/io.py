@@ -20,6 +20,7 @@ import yaml
 
 from hscore.config.schema import Config, _normalized_mapping, config_from_dict, normalize_weights
 from hscore.errors import ConfigError
+from hscore.files import atomic_write
 
 __all__ = ["load_config", "save_config", "dump_config", "shipped_defaults", "DEFAULTS_DIR",
            "SafeLoader", "MAX_DEPTH", "MAX_NODES"]
@@ -173,14 +174,5 @@ def dump_config(config: Config) -> str:
 
 
 def save_config(config: Config, path: str | os.PathLike) -> Path:
-    """Write the config as YAML atomically (a temp file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(dump_config(config), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    """Write the config as YAML atomically (see :func:`hscore.files.atomic_write`)."""
+    return atomic_write(path, dump_config(config))
