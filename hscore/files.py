@@ -107,6 +107,7 @@ def atomic_write(path: str | os.PathLike, data: Payload, *, encoding: str = "utf
     'hello\\n'
     >>> sorted(p.name for p in folder.iterdir())
     ['a.txt']
+    >>> import shutil; shutil.rmtree(folder)
     """
     path = Path(path)
     if path.is_symlink():

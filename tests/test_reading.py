@@ -90,6 +90,14 @@ def test_binary_content_named_csv_is_refused(tmp_path, capsys, content):
     _refused(capsys, path, column="(file)")
 
 
+def test_a_nul_byte_inside_a_field_is_refused_not_cut_short(tmp_path, capsys):
+    # pandas would read "x\0y" as "x" without a word; far into the file, past any sniffing
+    lines = LINES[:1] + LINES[1:] * 30
+    lines[-3] = lines[-3].replace(",mid,", ",m\x00id,", 1)
+    assert "\x00" in lines[-3]
+    _refused(capsys, _csv(tmp_path, lines), f"line {len(lines) - 2}", "NUL byte")
+
+
 def test_a_row_with_more_fields_than_the_header_is_refused_with_its_line(tmp_path, capsys):
     lines = list(LINES[:30])
     lines[11] = lines[11].rstrip("\n") + ",7\n"

@@ -121,8 +121,6 @@ def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
         raise DataError(FILE, "the file is empty", file=path)
     if head.startswith(b"PAR1"):
         raise DataError(FILE, "this is a Parquet file, not CSV: name it .parquet", file=path)
-    if b"\x00" in head:
-        raise DataError(FILE, "binary data (NUL bytes), not CSV text", file=path)
     header = _csv_header(path)
     refuse_duplicate_names(header, path)
     try:
@@ -133,14 +131,17 @@ def _read_csv(path: Path, text_columns: Sequence[str]) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataError(FILE, "the file is empty", file=path) from None
     except pd.errors.ParserError as err:
-        raise _parser_error(path, err, len(header)) from None
+        raise _parser_error(path, err) from None
     if not isinstance(frame.index, pd.RangeIndex):
         # pandas took the first field as an index: the first row has one more field than the
         # header, and every column would be read one place to the left.
         raise DataError(FILE, f"the first row has {len(header) + 1} fields where the header "
                               f"has {len(header)}", file=path, line=2)
-    if len(frame) and len(frame.columns) > 1 and frame.iloc[:, -1].isna().any():
-        short = _short_rows(path, len(header), len(frame))
+    # A row short of fields leaves at least the last column empty: only then count fields.
+    maybe_short = len(frame) > 0 and len(frame.columns) > 1 and frame.iloc[:, -1].isna().any()
+    commas, quoted = _scan(path, count_commas=maybe_short)
+    if maybe_short:
+        short = _short_rows(path, len(header), len(frame), commas, quoted)
         if short is not None:
             rows, lines = short
             examples = ([] if "account_id" not in frame.columns
@@ -168,7 +169,7 @@ def _csv_header(path: Path) -> list[str]:
 def _not_utf8(path: Path) -> DataError:
     """Where the first byte that is not UTF-8 is (only on this error path: reads the file)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    offset, line = 0, 1
+    line = 1
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
             try:
@@ -179,7 +180,6 @@ def _not_utf8(path: Path) -> DataError:
                 what = f" (byte 0x{byte:02x})" if byte is not None else ""
                 return DataError(FILE, f"not UTF-8 text{what}: save the file as UTF-8",
                                  file=path, line=line)
-            offset += len(chunk)
             line += chunk.count(b"\n")
     return DataError(FILE, "not UTF-8 text: save the file as UTF-8", file=path)
 
@@ -187,7 +187,7 @@ def _not_utf8(path: Path) -> DataError:
 _EXPECTED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
-def _parser_error(path: Path, err: Exception, n_header: int) -> DataError:
+def _parser_error(path: Path, err: Exception) -> DataError:
     text = " ".join(str(err).split())
     m = _EXPECTED.search(text)
     if m:
@@ -198,22 +198,36 @@ def _parser_error(path: Path, err: Exception, n_header: int) -> DataError:
     return DataError(FILE, f"not a well-formed CSV file: {text}", file=path)
 
 
-def _short_rows(path: Path, n_fields: int, n_rows: int) -> tuple[np.ndarray, list[int]] | None:
+def _scan(path: Path, count_commas: bool) -> tuple[int, bool]:
+    """One vectorized pass over the raw bytes: refuse NUL bytes (pandas would cut the field
+    short at one, silently), and count the commas and see whether there are quotes."""
+    commas, quoted, offset = 0, False, 0
+    buf = bytearray(_CHUNK)
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buf):
+            nul = buf.find(b"\x00", 0, n)
+            if nul >= 0:
+                with open(path, "rb") as again:
+                    line = again.read(offset + nul).count(b"\n") + 1
+                raise DataError(FILE, "binary data (a NUL byte), not CSV text", file=path,
+                                line=line)
+            if count_commas:
+                commas += int(np.count_nonzero(np.frombuffer(buf, np.uint8, n) == ord(",")))
+                quoted = quoted or buf.find(b'"', 0, n) >= 0
+            offset += n
+    return commas, quoted
+
+
+def _short_rows(path: Path, n_fields: int, n_rows: int, commas: int,
+                quoted: bool) -> tuple[np.ndarray, list[int]] | None:
     """Data rows with fewer fields than the header (row positions, first lines), or None.
 
     A row with more fields has already failed in pandas, so when the file has no quotes the
     delimiters in it add up to (header fields - 1) x (rows + 1) exactly when no row is short:
-    one vectorized count. Only when they do not (or when quotes make the count unreliable)
-    are the rows parsed one by one to find the short ones (an error path).
+    one vectorized count (``commas``). Only when they do not (or when quotes make the count
+    unreliable) are the rows parsed one by one to find the short ones (an error path).
     """
-    expected = (n_fields - 1) * (n_rows + 1)
-    commas, quoted = 0, False
-    buf = bytearray(_CHUNK)
-    with open(path, "rb", buffering=0) as fh:
-        while n := fh.readinto(buf):
-            commas += int(np.count_nonzero(np.frombuffer(buf, np.uint8, n) == ord(",")))
-            quoted = quoted or buf.find(b'"', 0, n) >= 0
-    if not quoted and commas == expected:
+    if not quoted and commas == (n_fields - 1) * (n_rows + 1):
         return None
     rows, lines = [], []
     with open(path, encoding="utf-8-sig", newline="") as fh:
