@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from hscore.errors import HScoreError, print_warnings
 
@@ -25,12 +26,32 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{self.prog}: {message}")
 
 
+def _whole(low: int):
+    """An argparse type: a whole number >= ``low`` (a seed of -1 is refused here, not deep
+    inside numpy)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {low}, got {text!r}")
+        return value
+    parse.__name__ = f"whole number >= {low}"
+    return parse
+
+
+_SEED = _whole(0)
+_COUNT = _whole(0)
+_POSITIVE = _whole(1)
+
+
 def _add_score(sub) -> None:
     p = sub.add_parser("score", help="score snapshots with a config")
     p.add_argument("--config", required=True, help="YAML path or shipped default name")
     p.add_argument("--snapshots", required=True, help="snapshot table, .csv or .parquet")
     p.add_argument("--out", help="write scores to this .csv or .parquet (default: summary only)")
-    p.set_defaults(run=_run_score)
+    p.set_defaults(run=_run_score, inputs=("config", "snapshots"), outputs=("out",))
 
 
 def _run_score(args) -> int:
@@ -38,7 +59,10 @@ def _run_score(args) -> int:
     from hscore.scoring.scorer import HealthScorer
     from hscore.scoring.snapshots import read_snapshots, write_frame
     from hscore.report import score_summary
+    from hscore.scoring.tables import table_format
 
+    if args.out:
+        table_format(args.out, output=True)
     scores = HealthScorer(load_config(args.config)).score(read_snapshots(args.snapshots))
     print(score_summary(scores).to_string())
     if args.out:
@@ -49,9 +73,9 @@ def _run_score(args) -> int:
 
 def _add_demo(sub) -> None:
     p = sub.add_parser("demo", help="the whole loop on synthetic data with the embedded store")
-    p.add_argument("--accounts", type=int, default=None, help="synthetic accounts")
-    p.add_argument("--months", type=int, default=None, help="months of history")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--accounts", type=_POSITIVE, default=None, help="synthetic accounts")
+    p.add_argument("--months", type=_POSITIVE, default=None, help="months of history")
+    p.add_argument("--seed", type=_SEED, default=0)
     p.add_argument("--out-dir", default=None, help="where the demo writes its files")
     p.set_defaults(run=_run_demo)
 
@@ -68,19 +92,19 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--snapshots", required=True, help="snapshot table with churned, .csv/.parquet")
     p.add_argument("--config", default="lifecycle", help="starting config (default: lifecycle)")
     p.add_argument("--holdout-from", help="first day of the out-of-time holdout (YYYY-MM-DD)")
-    p.add_argument("--horizon-days", type=int, help="label horizon (default: the config's)")
+    p.add_argument("--horizon-days", type=_POSITIVE, help="label horizon (default: the config's)")
     p.add_argument("--out", required=True, help="write the calibrated config (YAML) here")
-    p.add_argument("--bootstrap", type=int, default=200, help="account-bootstrap resamples")
+    p.add_argument("--bootstrap", type=_COUNT, default=200, help="account-bootstrap resamples")
     p.add_argument("--strengths", type=_strengths,
                    help="penalty strengths tried by cross-validation, comma-separated "
                         "(inf = keep the input weights, 0 = no pull; default: a built-in grid; "
                         "one value skips cross-validation)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_SEED, default=0)
     p.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     p.add_argument("--require-tracking", action="store_true",
                    help="exit 1 when the MLflow run cannot be logged (default: say so, exit 0; "
                         "the calibrated config is written to --out either way)")
-    p.set_defaults(run=_run_calibrate)
+    p.set_defaults(run=_run_calibrate, inputs=("snapshots", "config"), outputs=("out",))
 
 
 def _strengths(text: str) -> tuple[float, ...]:
@@ -157,10 +181,10 @@ def _add_compare(sub) -> None:
     p.add_argument("--stage", required=True)
     p.add_argument("a")
     p.add_argument("b")
-    p.add_argument("--bootstrap", type=int, default=500,
+    p.add_argument("--bootstrap", type=_COUNT, default=500,
                    help="paired account-bootstrap resamples for the ΔAUC CI")
-    p.add_argument("--horizon-days", type=int, help="label horizon (default: the config's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--horizon-days", type=_POSITIVE, help="label horizon (default: the config's)")
+    p.add_argument("--seed", type=_SEED, default=0)
     p.set_defaults(run=_run_compare)
 
 
@@ -187,7 +211,7 @@ def _add_export(sub) -> None:
                    help="models:/customer-health-score@champion, models:/customer-health-score/3, "
                         "a version number or a run id")
     p.add_argument("--out", required=True, help="the YAML file to write (atomically)")
-    p.set_defaults(run=_run_export)
+    p.set_defaults(run=_run_export, outputs=("out",))
 
 
 def _run_export(args) -> int:
@@ -212,9 +236,9 @@ def _add_promote(sub) -> None:
                         f"(default {DEFAULT_TOLERANCE})")
     p.add_argument("--snapshots", help="compare on this file's rows from the challenger's "
                                        "holdout start (default: the holdout its run logged)")
-    p.add_argument("--bootstrap", type=int, default=200,
+    p.add_argument("--bootstrap", type=_COUNT, default=200,
                    help="paired account-bootstrap resamples for the ΔAUC CI")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_SEED, default=0)
     p.set_defaults(run=_run_promote)
 
 
@@ -243,9 +267,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _input_path(name: str, value: str) -> str:
+    """The file an input argument reads (a shipped default's name reads the shipped file)."""
+    if name == "config":
+        from hscore.config import DEFAULTS_DIR, shipped_defaults
+
+        if value in shipped_defaults():
+            return str(DEFAULTS_DIR / f"{value}.yaml")
+    return value
+
+
+def _store_paths() -> tuple[dict[str, Path], dict[str, Path]]:
+    """The MLflow store's files and folders, which no output may overwrite: the SQLite file
+    (and its journal, WAL and lock files) and the artifacts folder, or a file store's folder."""
+    from urllib.parse import unquote, urlparse
+
+    from hscore.mlops.tracking import artifact_location, sqlite_path, tracking_uri
+
+    uri = tracking_uri()
+    db = sqlite_path(uri)
+    files, folders = {}, {}
+    if db is not None:
+        label = "the MLflow store"
+        files = {label: db, **{f"{label}'s {s} file": db.with_name(db.name + s)
+                               for s in ("-journal", "-wal", "-shm", ".lock")}}
+        folders = {"the MLflow artifacts folder": Path(unquote(urlparse(
+            artifact_location(uri)).path))}
+    elif uri.startswith("file:"):
+        folders = {"the MLflow store": Path(unquote(urlparse(uri).path))}
+    return files, folders
+
+
+def guard_outputs(args) -> None:
+    """Before any work: no output of the command may be one of its inputs or the store."""
+    outputs = {f"--{n}": getattr(args, n) for n in getattr(args, "outputs", ())}
+    if not any(outputs.values()):
+        return
+    from hscore.files import refuse_overwrite
+
+    inputs = {f"--{n}": _input_path(n, getattr(args, n)) for n in getattr(args, "inputs", ())
+              if getattr(args, n) is not None}
+    files, folders = _store_paths()
+    refuse_overwrite(outputs, inputs, protected=files, protected_dirs=folders)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        guard_outputs(args)
         return args.run(args)
     except HScoreError as err:
         print(f"error: {err.one_line()}", file=sys.stderr)

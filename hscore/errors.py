@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["HScoreError", "ConfigError", "DataError", "HScoreWarning", "print_warnings"]
+__all__ = ["HScoreError", "ConfigError", "DataError", "OutputError", "HScoreWarning",
+           "print_warnings"]
 
 
 class HScoreError(ValueError):
@@ -36,17 +37,42 @@ class ConfigError(HScoreError):
         super().__init__(text)
 
 
+#: The ``column`` of a :class:`DataError` about a file as a whole.
+FILE = "(file)"
+
+
 class DataError(HScoreError):
     """Bad snapshot data: names the column, the number of offending rows, the first accounts
-    and the first row positions (0-based, as ``frame.iloc`` counts them)."""
+    and the first row positions (0-based, as ``frame.iloc`` counts them).
+
+    Read from a file, it names the file too (``file``), and the line when the problem is one
+    line of it (``line``, 1-based as an editor counts). A problem with the file as a whole
+    (unreadable, not UTF-8, not Parquet) has the column ``(file)``.
+
+    Examples
+    --------
+    >>> print(DataError("csat", "non-numeric values", 2, ["acme"], [4, 9]))
+    column 'csat': non-numeric values (2 rows; first accounts: acme; first rows: 4, 9)
+    >>> print(DataError(FILE, "not UTF-8 text (byte 0xe9)", file="x.csv", line=3))
+    x.csv, line 3: not UTF-8 text (byte 0xe9)
+    """
 
     def __init__(self, column: str, message: str, n_rows: int | None = None,
-                 examples: Sequence[object] = (), rows: Sequence[int] = ()):
+                 examples: Sequence[object] = (), rows: Sequence[int] = (), *,
+                 file: object = None, line: int | None = None):
         self.column = column
         self.n_rows = n_rows
         self.examples = list(examples)
         self.rows = [int(r) for r in rows]
-        text = f"column '{column}': {message}"
+        self.file = None if file is None else str(file)
+        self.line = line
+        where = "" if self.file is None else self.file
+        if line is not None:
+            where += f", line {line}" if where else f"line {line}"
+        text = f"{where}: " if where else ""
+        if column != FILE:
+            text += f"column '{column}': "
+        text += message
         if n_rows is not None:
             text += f" ({n_rows} row{'s' if n_rows != 1 else ''}"
             if self.examples:
@@ -56,6 +82,10 @@ class DataError(HScoreError):
                 text += f"; first rows: {', '.join(map(str, self.rows))}"
             text += ")"
         super().__init__(text)
+
+
+class OutputError(HScoreError):
+    """An output path that would overwrite an input of the command or the MLflow store."""
 
 
 class HScoreWarning(UserWarning):

@@ -2,6 +2,10 @@
 
 ``load_config`` is the one way a config comes in (a shipped default's name, a YAML
 path, a mapping or a Config) and ``save_config`` the one way it goes out.
+
+Every YAML file is read with :class:`SafeLoader`: no Python tags, no key given twice,
+bounded nesting and bounded alias expansion. A problem is a :class:`ConfigError` naming
+the file and the line.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import yaml
 
 from hscore.config.schema import Config, _normalized_mapping, config_from_dict, normalize_weights
 from hscore.errors import ConfigError
+from hscore.files import atomic_write
 
-__all__ = ["load_config", "save_config", "dump_config", "shipped_defaults", "DEFAULTS_DIR"]
+__all__ = ["load_config", "save_config", "dump_config", "shipped_defaults", "DEFAULTS_DIR",
+           "SafeLoader", "MAX_DEPTH", "MAX_NODES"]
 
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
 
@@ -27,9 +33,81 @@ def shipped_defaults() -> list[str]:
     return sorted(p.stem for p in DEFAULTS_DIR.glob("*.yaml"))
 
 
+#: How deep a YAML document may nest (a config needs about a dozen levels).
+MAX_DEPTH = 64
+#: How many nodes a YAML document may hold once its aliases are expanded (a config holds a
+#: few hundred): the bound on "billion laughs" documents, whose aliases multiply at each level.
+MAX_NODES = 100_000
+
+
+class _Refused(yaml.YAMLError):
+    def __init__(self, problem: str, mark):
+        super().__init__(problem)
+        self.problem, self.problem_mark = problem, mark
+
+
+class SafeLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader (no Python tags) that also refuses, with the line:
+
+    - a key given twice in one mapping (YAML would keep the last one: a second
+      ``maturity:`` would replace the whole stage without a word);
+    - nesting deeper than :data:`MAX_DEPTH` (deep nesting exhausts Python's stack);
+    - more than :data:`MAX_NODES` nodes once aliases are expanded, and an alias inside
+      the node it names (alias bombs: a few lines that expand to billions of nodes).
+
+    The counts are made while the document is composed, before anything is expanded, so
+    a bomb is refused in the time it takes to read it.
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+        self._sizes: dict[int, int] = {}   # id(node) -> nodes once its aliases are expanded
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            node = super().compose_node(parent, index)
+            if id(node) not in self._sizes:
+                raise _Refused(f"alias *{event.anchor} is used inside the node it names",
+                               event.start_mark)
+            return node
+        mark = self.peek_event().start_mark
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _Refused(f"nested more than {MAX_DEPTH} levels deep", mark)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        size = 1
+        if isinstance(node, yaml.MappingNode):
+            self._refuse_duplicate_keys(node)
+            size += sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            size += sum(self._sizes[id(v)] for v in node.value)
+        if size > MAX_NODES:
+            raise _Refused(f"more than {MAX_NODES:,} values once its aliases (*name) are "
+                           f"expanded", mark)
+        self._sizes[id(node)] = size
+        return node
+
+    @staticmethod
+    def _refuse_duplicate_keys(node) -> None:
+        seen: dict[tuple[str, str], int] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                continue
+            ident = (key.tag, key.value)
+            if ident in seen:
+                raise _Refused(f"duplicate key '{key.value}' (first on line {seen[ident] + 1}):"
+                               f" the second would silently replace the first", key.start_mark)
+            seen[ident] = key.start_mark.line
+
+
 def _read_yaml(text: str, source: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=SafeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -76,7 +154,14 @@ def _config_text(name_or_path: str | os.PathLike) -> tuple[str, str]:
     if not path.exists():
         raise ConfigError([("(file)", f"no such config file, and not a shipped default "
                                       f"({', '.join(shipped_defaults())})")], s)
-    return path.read_text("utf-8"), s
+    try:
+        return path.read_text("utf-8"), s
+    except UnicodeDecodeError as err:
+        raw = path.read_bytes()
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise ConfigError([("(file)", f"not UTF-8 text (line {line}, byte "
+                                      f"0x{raw[err.start]:02x}): a config is a UTF-8 YAML "
+                                      f"file")], s) from None
 
 
 # -------------------------------------------------------------------- saving
@@ -89,14 +174,5 @@ def dump_config(config: Config) -> str:
 
 
 def save_config(config: Config, path: str | os.PathLike) -> Path:
-    """Write the config as YAML atomically (a temp file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(dump_config(config), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    """Write the config as YAML atomically (see :func:`hscore.files.atomic_write`)."""
+    return atomic_write(path, dump_config(config))

@@ -25,46 +25,20 @@ Python::
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import os
-import tempfile
 from pathlib import Path
 
 from hscore.config import Provenance, dump_config
+from hscore.files import atomic_write
 
 __all__ = ["export_config", "write_atomic", "describe_export"]
 
 
 def write_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a part:
-    a temporary file in the same folder, fsync, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp makes the file private (0600); give it the mode a plain write would.
-        os.fchmod(fd, _mode_for(path))
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # KeyboardInterrupt included: whatever stopped us, the target stays as it was.
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def _mode_for(path: Path) -> int:
-    try:
-        return path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a part
+    (the one writer of hscore: :func:`hscore.files.atomic_write`)."""
+    return atomic_write(path, text)
 
 
 def export_config(model_uri, out: str | os.PathLike) -> Path:

@@ -10,14 +10,16 @@ accounts. Nothing is dropped, coerced or turned into NaN here.
 from __future__ import annotations
 
 import os
+import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from hscore.config import Config
 from hscore.errors import DataError
+from hscore.scoring.tables import read_table, refuse_duplicate_names
+from hscore.scoring.tables import write_table as write_frame
 
 __all__ = ["read_snapshots", "write_frame", "check_snapshots", "CheckedSnapshots",
            "ID_COLUMNS"]
@@ -125,54 +127,22 @@ def _fail(frame: pd.DataFrame, column: str, message: str, mask: np.ndarray) -> D
 
 
 # ------------------------------------------------------------------ file i/o
+#: Columns read from CSV as text: ids keep their leading zeros.
+TEXT_COLUMNS = ("account_id", "stage", "segment")
+
+
 def read_snapshots(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a snapshot table from .csv or .parquet.
+    """Read a snapshot table from .csv or .parquet (see :mod:`hscore.scoring.tables`).
 
     CSV ids and stages are read as text; ``snapshot_date`` is parsed as a date
-    and a value that is not one is an error, not a silent NaT.
+    and a value that is not one is an error, not a silent NaT. A file that cannot
+    be read as a table (not UTF-8, ragged rows, a column named twice, a corrupt
+    Parquet file) is a :class:`~hscore.errors.DataError` naming the file.
     """
-    path = Path(path)
-    if not path.exists():
-        raise DataError("(file)", f"no such file: {path}")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        try:
-            frame = pd.read_csv(path, dtype={"account_id": str, "stage": str, "segment": str},
-                                keep_default_na=False, na_values=[""])
-        except pd.errors.EmptyDataError:
-            raise DataError("(file)", f"{path} is empty") from None
-    elif suffix in (".parquet", ".pq"):
-        frame = pd.read_parquet(path)
-    else:
-        raise DataError("(file)", f"{path}: expected a .csv or .parquet file")
+    frame = read_table(path, text_columns=TEXT_COLUMNS)
     if "snapshot_date" in frame.columns:
         frame["snapshot_date"] = _parse_dates(frame, frame["snapshot_date"])
     return frame
-
-
-def write_frame(frame: pd.DataFrame, path: str | os.PathLike, *,
-                float_format: str | None = None) -> Path:
-    """Write a frame as .csv or .parquet (by suffix), atomically.
-
-    ``float_format`` (CSV only) fixes the digits written, for files that must be identical
-    across platforms and library versions (the last bit of a float may differ between them).
-    """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet", ".pq"):
-        raise DataError("(file)", f"{path}: output must end in .csv or .parquet")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if suffix == ".csv":
-            frame.to_csv(tmp, index=False, date_format="%Y-%m-%d", float_format=float_format)
-        else:
-            frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
 
 
 def _parse_dates(frame: pd.DataFrame, col: pd.Series) -> pd.Series:
@@ -190,10 +160,23 @@ def _parse_dates(frame: pd.DataFrame, col: pd.Series) -> pd.Series:
     return parsed
 
 
-def _as_float(frame: pd.DataFrame, name: str) -> np.ndarray:
+def _as_float(frame: pd.DataFrame, name: str, *, allow_bool: bool = True) -> np.ndarray:
+    """A numeric column as float64 (NaN = not measured). True/False are refused unless
+    ``allow_bool`` (a boolean metric), and so are complex numbers, dates and durations: each
+    would otherwise become a number silently (True as 1 seat, 3+4j as 3, a date as
+    nanoseconds)."""
     col = frame[name]
     if pd.api.types.is_bool_dtype(col):
-        return col.to_numpy(dtype=np.float64)
+        if not allow_bool:
+            raise _fail(frame, name, "true/false values where numbers are expected",
+                        col.notna().to_numpy(dtype=bool))
+        return col.to_numpy(dtype=np.float64, na_value=np.nan)
+    if pd.api.types.is_complex_dtype(col):
+        raise _fail(frame, name, "complex numbers where real numbers are expected",
+                    col.notna().to_numpy(dtype=bool))
+    if pd.api.types.is_datetime64_any_dtype(col) or pd.api.types.is_timedelta64_dtype(col):
+        raise _fail(frame, name, "dates or durations where numbers are expected",
+                    col.notna().to_numpy(dtype=bool))
     if pd.api.types.is_numeric_dtype(col):
         # Nullable integer/float columns carry pd.NA; read it as "not measured".
         return col.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -201,6 +184,17 @@ def _as_float(frame: pd.DataFrame, name: str) -> np.ndarray:
     # text): numbers and numbers written as text are read; an empty cell is "not
     # measured"; anything else is bad input, counted cell by cell. Vectorized: no
     # per-row Python.
+    kind = pd.api.types.infer_dtype(col, skipna=True)  # one C pass; per-cell Python below
+    mixed = kind in ("mixed", "mixed-integer")          # only for columns that need it
+    if (kind == "boolean" or mixed) and not allow_bool:
+        bad = col.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
+        if bad.any():
+            raise _fail(frame, name, "true/false values where numbers are expected", bad)
+    if kind == "complex" or mixed:
+        bad = col.map(lambda v: isinstance(v, (complex, np.complexfloating))).to_numpy(
+            dtype=bool)
+        if bad.any():
+            raise _fail(frame, name, "complex numbers where real numbers are expected", bad)
     values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = np.isnan(values) & ~col.isna().to_numpy()
     if bad.any():
@@ -210,6 +204,53 @@ def _as_float(frame: pd.DataFrame, name: str) -> np.ndarray:
     if bad.any():
         raise _fail(frame, name, "non-numeric values", bad)
     return values
+
+
+def _check_ids(frame: pd.DataFrame, name: str, codes: np.ndarray, uniques) -> None:
+    """Ids are taken as given, byte for byte: hscore neither trims nor normalizes them, so
+    ids that would be one account to a person but two to a computer are refused (with the
+    count of rows): spaces around an id, a name not in Unicode NFC form (``é`` as one
+    character or as ``e`` + accent), bytes (``b'acct-000'``) and a mix of text and numbers
+    (``1`` and ``"1"``). The checks run on the distinct ids, vectorized."""
+    values = np.asarray(uniques, dtype=object)
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind in ("integer", "floating", "decimal", "empty", "categorical"):
+        return
+    if kind != "string":
+        is_bytes = np.fromiter((isinstance(v, (bytes, bytearray)) for v in values), dtype=bool,
+                               count=len(values))
+        what = ("ids given as bytes (b'...'), not text: decode them" if is_bytes.any()
+                else "ids of mixed types (text and numbers): give them all as text")
+        bad = is_bytes if is_bytes.any() else np.ones(len(values), dtype=bool)
+        raise _id_error(frame, name, what, bad, codes, values)
+    joined = "\x00".join(values)
+    if joined.isascii() and not any(c in joined for c in _ASCII_SPACES):
+        return  # the usual case, in one pass over the text: no space at all, all ASCII
+    text = values.astype(str)
+    bad = np.strings.strip(text) != text
+    if bad.any():
+        raise _id_error(frame, name, "ids with spaces around them: 'a ' and 'a' would be two "
+                        "accounts; hscore does not trim ids, trim them in the source",
+                        bad, codes, values)
+    wide = text.view(np.uint32).reshape(len(text), -1) if len(text) else text
+    maybe = np.flatnonzero((wide > 127).any(axis=1)) if len(text) else []
+    bad = np.zeros(len(values), dtype=bool)
+    for i in maybe:  # only the distinct ids with a character beyond ASCII
+        bad[i] = not unicodedata.is_normalized("NFC", values[i])
+    if bad.any():
+        raise _id_error(frame, name, "ids not in Unicode NFC form: the same name typed as 'é' "
+                        "or as 'e' + accent would be two accounts; hscore does not normalize "
+                        "ids, normalize them to NFC in the source", bad, codes, values)
+
+
+#: What ``str.strip`` removes among ASCII characters.
+_ASCII_SPACES = tuple(chr(c) for c in range(128) if chr(c).isspace())
+
+
+def _id_error(frame, name, message, bad_unique, codes, values) -> DataError:
+    rows = bad_unique[codes] & (codes >= 0)
+    shown = [repr(v) for v in values[np.flatnonzero(bad_unique)[:_N_EXAMPLES]]]
+    return DataError(name, message, int(rows.sum()), shown, np.flatnonzero(rows)[:_N_EXAMPLES])
 
 
 # --------------------------------------------------------------------- check
@@ -240,6 +281,7 @@ def check_snapshots(frame: pd.DataFrame, config: Config, *,
     if len(frame) == 0:
         raise DataError("(frame)", "the snapshot table has no rows")
 
+    refuse_duplicate_names(frame.columns)
     required = ["account_id", "snapshot_date"] + ([] if config.single_stage else ["stage"])
     for name in required:
         if name not in frame.columns:
@@ -248,11 +290,13 @@ def check_snapshots(frame: pd.DataFrame, config: Config, *,
     accounts = frame["account_id"]
     # One hash pass gives both the account codes (for duplicates and trend) and the
     # empty ids (code -1).
-    account_codes = pd.factorize(accounts, use_na_sentinel=True)[0].astype(np.int64, copy=False)
+    account_codes, account_ids = pd.factorize(accounts, use_na_sentinel=True)
+    account_codes = account_codes.astype(np.int64, copy=False)
     null_ids = account_codes < 0
     if null_ids.any():
         raise DataError("account_id", "empty account ids", int(null_ids.sum()),
                         rows=np.flatnonzero(null_ids)[:_N_EXAMPLES])
+    _check_ids(frame, "account_id", account_codes, account_ids)
 
     stages = list(config.stages)
     if config.single_stage:
@@ -291,7 +335,7 @@ def check_snapshots(frame: pd.DataFrame, config: Config, *,
             raise DataError("seats", "required column is missing (per-seat metrics need it)")
         integer = pd.api.types.is_integer_dtype(frame["seats"].dtype) and not isinstance(
             frame["seats"].dtype, pd.api.extensions.ExtensionDtype)
-        seats = _as_float(frame, "seats")
+        seats = _as_float(frame, "seats", allow_bool=False)
         if not integer:  # an int64 column is finite and whole by construction
             bad = ~np.isfinite(seats)
             if bad.any():
@@ -306,9 +350,10 @@ def check_snapshots(frame: pd.DataFrame, config: Config, *,
 
     metrics: dict[str, np.ndarray] = {}
     for name in used:
-        metrics[name] = _as_float(frame, name)
-        if any(spec.transform.kind == "boolean" for s, _, spec in config.metric_specs(name)
-               if s in present_stages):
+        kinds = {spec.transform.kind for s, _, spec in config.metric_specs(name)
+                 if s in present_stages}
+        metrics[name] = _as_float(frame, name, allow_bool=kinds == {"boolean"})
+        if "boolean" in kinds:
             values = metrics[name]
             bad = ~np.isnan(values) & (values != 0) & (values != 1)
             if bad.any():
