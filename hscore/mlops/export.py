@@ -90,7 +90,7 @@ def export_config(model_uri, out: str | os.PathLike) -> Path:
         Unknown model, alias, version or run (the CLI prints it as one ``error:`` line).
     """
     from hscore.mlops.registry import resolve_model, run_config, version_config
-    from hscore.mlops.tracking import tracking_uri
+    from hscore.mlops.store import tracking_uri
 
     version, run_id = resolve_model(model_uri)
     cfg = version_config(version) if version is not None else run_config(run_id)
