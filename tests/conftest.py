@@ -7,13 +7,37 @@ template's database instead of calibrating, logging and registering again.
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
+import sys
 import warnings
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from mlflow_store import Template, new_store, point_at
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _children_share_compiled_bytecode(tmp_path_factory):
+    """The Python processes the tests start (CLI runs, notebook kernels, experiments) import
+    mlflow, pandas, statsmodels and more. Where the environment forbids writing bytecode
+    (PYTHONDONTWRITEBYTECODE) and the virtualenv was installed without it, every one of
+    them compiles all those modules from source again: seconds of each process. They share
+    one bytecode cache in the session's temp folder instead (nothing is written beside the
+    sources); nothing changes where bytecode is there or may be written."""
+    import pandas
+
+    compiled = Path(importlib.util.cache_from_source(pandas.__file__)).exists()
+    if not sys.flags.dont_write_bytecode or compiled or os.environ.get("PYTHONPYCACHEPREFIX"):
+        yield
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+        mp.setenv("PYTHONPYCACHEPREFIX", str(tmp_path_factory.getbasetemp() / "pycache"))
+        yield
 
 
 @pytest.fixture(autouse=True)
