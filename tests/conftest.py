@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -17,7 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from mlflow_store import Template, new_store, point_at
+from mlflow_store import Template, new_store, point_at, template_db
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -53,6 +54,14 @@ def _isolated_store(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", f"sqlite:///{home / 'mlruns.db'}")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     yield home
+
+
+@pytest.fixture
+def initialized_store(_isolated_store, tmp_path_factory):
+    """The test's store (``_isolated_store``) starts as a copy of the session's empty,
+    initialized database, so the code under test does not create MLflow's schema again."""
+    shutil.copy(template_db(tmp_path_factory), _isolated_store / "mlruns.db")
+    return _isolated_store
 
 
 # ---------------------------------------------------------------- the shared book

@@ -67,12 +67,6 @@ def loop(tmp_path_factory, data):
     return home, steps
 
 
-@pytest.fixture
-def at_loop_store(promoted_store):
-    """A store with version 1 as @champion (and version 2 as @challenger), for one test."""
-    return promoted_store
-
-
 # ---------------------------------------------------------------- the loop
 def test_calibrate_tracks_registers_and_writes_the_config(loop, expected_config):
     home, steps = loop
@@ -120,7 +114,7 @@ def test_promote_and_export_through_the_cli(loop, expected_config):
     assert f"exported {NAME} version 1" in out and str(home / "prod" / "champion.yaml") in out
 
 
-def test_promote_options_reach_promotion(at_loop_store, data):
+def test_promote_options_reach_promotion(promoted_store, data):
     from mlflow import MlflowClient
 
     code, out, err = _run(["promote", "--version", "1", "--tolerance", "0.02", "--force",
@@ -202,7 +196,7 @@ def test_demo_reads_without_mlflow_chatter(tmp_path):
       "csm_pulse", "no_such_metric"], "no_such_metric"),
     (["demo", "--accounts", "many"], "--accounts"),
 ])
-def test_user_fixable_failures_exit_2_with_one_error_line(at_loop_store, data, tmp_path, args,
+def test_user_fixable_failures_exit_2_with_one_error_line(promoted_store, data, tmp_path, args,
                                                           words):
     args = [a.format(tmp=tmp_path, data=data) for a in args]
     code, _out, err = _run(args)
@@ -219,7 +213,7 @@ def test_export_without_a_store_exits_2(tmp_path, monkeypatch):
     assert "no MLflow store" in _one_error_line(err)
 
 
-def test_a_real_process_prints_one_line_and_no_traceback(at_loop_store, tmp_path):
+def test_a_real_process_prints_one_line_and_no_traceback(promoted_store, tmp_path):
     """MLflow's own logging must not add lines to a failing command's stderr."""
     env = {k: v for k, v in __import__("os").environ.items() if k != "MLFLOW_REGISTRY_URI"}
     done = subprocess.run([sys.executable, "-m", "hscore.cli", "export", "--model",
@@ -302,7 +296,7 @@ def test_store_failures_outside_calibrate_exit_2_with_one_line(tmp_path, monkeyp
     assert not (tmp_path / "x.yaml").exists()
 
 
-def test_unwritable_export_target_exits_2(at_loop_store, tmp_path):
+def test_unwritable_export_target_exits_2(promoted_store, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     code, _out, err = _run(["export", "--model", "1", "--out", str(blocker / "x.yaml")])
@@ -312,8 +306,8 @@ def test_unwritable_export_target_exits_2(at_loop_store, tmp_path):
 
 
 @pytest.mark.parametrize("args", [["promote"], ["export", "--model", "1", "--out", "{tmp}/x.yaml"]])
-def test_a_damaged_store_exits_2_with_one_line_naming_it(at_loop_store, tmp_path, args):
-    db = at_loop_store / "mlruns.db"
+def test_a_damaged_store_exits_2_with_one_line_naming_it(promoted_store, tmp_path, args):
+    db = promoted_store / "mlruns.db"
     damage(db)
     code, _out, err = _run([a.format(tmp=tmp_path) for a in args])
     assert code == 2

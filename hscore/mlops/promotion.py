@@ -153,11 +153,11 @@ def promote(version=None, *, tolerance: float = DEFAULT_TOLERANCE, force: bool =
     Notes
     -----
     The first registered version becomes champion without a comparison (its own figures
-    on its window are still shown). Everything from reading the champion to moving the
-    alias happens under the store's lock, so of two promotions at once the second
-    compares its challenger with the champion the first one made. The decision and its figures are written as tags
+    on its window are still shown). The decision and its figures are written as tags
     ``promotion.*`` on the challenger's version; a replaced champion gets
-    ``replaced_by``.
+    ``replaced_by``. Everything from reading the champion to moving the alias happens
+    under the store's lock: of two promotions at once, the second compares its
+    challenger with the champion the first one made.
 
     Examples
     --------

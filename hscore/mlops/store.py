@@ -167,14 +167,7 @@ def store_lock():
     half-migrated schema or a decision on a champion that has changed since. Other stores
     (a tracking server) handle their own concurrency.
 
-    Examples
-    --------
-    >>> import mlflow                   # doctest: +SKIP
-    >>> from hscore.mlops.store import configure, store_lock
-    >>> with store_lock():              # doctest: +SKIP
-    ...     configure()
-    ...     with mlflow.start_run():
-    ...         mlflow.log_metric("auc", 0.91)
+    :func:`opened` with ``lock=True`` holds it for its block; use that.
     """
     db = sqlite_path()
     try:
