@@ -116,6 +116,35 @@ def test_configure_limits_retries_and_timeout_for_a_tracking_server(tmp_path, mo
     assert MLFLOW_HTTP_REQUEST_TIMEOUT.get() == 60
 
 
+def test_the_store_lock_can_be_taken_again_by_its_holder(tmp_path, monkeypatch):
+    """promote() holds the lock and opens the store again inside: taking it again in the
+    same thread must not wait for itself (flock would), while another thread must wait."""
+    import threading
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns.db'}")
+    events = []
+
+    def other_thread():
+        with store.store_lock():
+            events.append("other")
+
+    def holder():
+        with store.store_lock():
+            with store.store_lock():
+                events.append("inner")
+            waiting = threading.Thread(target=other_thread)
+            waiting.start()
+            waiting.join(timeout=0.5)
+            events.append("still held")
+        waiting.join(timeout=10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    thread.join(timeout=20)
+    assert not thread.is_alive(), "the holder waited for its own lock"
+    assert events == ["inner", "still held", "other"]
+
+
 def test_quiet_mlflow_outlasts_importing_mlflow():
     """quiet_mlflow() in a fresh process, before anything imported mlflow (as the CLI calls
     it): MLflow's INFO lines (e.g. "Creating initial MLflow database tables" from
