@@ -18,7 +18,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from hscore.errors import HScoreError
-from hscore.mlops import store, tracking
+from hscore.mlops import store
 from hscore.mlops.comparison import comparison_window
 from hscore.mlops.model import MODEL_NAME as NAME
 from hscore.mlops.promotion import promote
