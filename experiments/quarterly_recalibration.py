@@ -11,7 +11,7 @@ as an analyst would at the start of that quarter and then judge at its end:
 2. log the calibration to MLflow and register it as ``challenger``
    (:func:`hscore.mlops.tracking.log_calibration`);
 3. promote: score the quarter with challenger and champion and move
-   ``champion`` when the challenger is not worse (:func:`hscore.mlops.registry.promote`).
+   ``champion`` when the challenger is not worse (:func:`hscore.mlops.promotion.promote`).
 
 Before the first quarter the documented defaults are registered as the first
 champion, so every quarter is a real challenger-vs-champion decision. The
@@ -68,18 +68,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def use_store(uri: str | None) -> str:
-    """Point hscore.mlops.tracking (and so mlflow) at the simulation's store."""
-    from hscore.mlops import tracking
+    """Point hscore.mlops.store (and so mlflow) at the simulation's store."""
+    from hscore.mlops import store
 
     if uri is None and not os.environ.get("MLFLOW_TRACKING_URI"):
-        folder = tracking.store_root() / "out" / "experiments" / "quarterly_recalibration"
+        folder = store.store_root() / "out" / "experiments" / "quarterly_recalibration"
         folder.mkdir(parents=True, exist_ok=True)
         uri = f"sqlite:///{folder / 'mlruns.db'}"
     if uri is not None:
         # The registry too: the simulation's aliases must never move the checkout's champion.
         os.environ["MLFLOW_TRACKING_URI"] = uri
         os.environ["MLFLOW_REGISTRY_URI"] = uri
-    return tracking.configure()
+    return store.configure()
 
 
 def quarter_starts(frame: pd.DataFrame, horizon_days: int, n: int) -> list[pd.Timestamp]:
@@ -118,7 +118,7 @@ def champion_config(tmp: Path):
     """The champion's config, through the export production uses."""
     from hscore.config import load_config
     from hscore.mlops.export import export_config
-    from hscore.mlops.tracking import MODEL_NAME
+    from hscore.mlops.model import MODEL_NAME
 
     return load_config(export_config(f"models:/{MODEL_NAME}@champion", tmp / "champion.yaml"))
 
@@ -143,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", module=r"mlflow(\.|$)")
     from hscore import synth
-    from hscore.mlops import tracking
-    from hscore.mlops.registry import promote
+    from hscore.mlops import store, tracking
+    from hscore.mlops.promotion import promote
 
     started = time.perf_counter()
     uri = use_store(args.tracking_uri)
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report[shown].round(3).to_string(index=False))
     run_id = log_summary(args, report, run_ids)
     print(f"\nlogged summary run {run_id} in experiment '{EXPERIMENT}'")
-    print(tracking.describe_store())
+    print(store.describe_store())
     print(f"done in {time.perf_counter() - started:.1f} s")
     return 0 if np.isfinite(report["auc_calibrated"]).all() else 1
 
@@ -224,7 +224,7 @@ def log_summary(args, report: pd.DataFrame, run_ids: list[str]) -> str:
     import mlflow
     from matplotlib.figure import Figure
 
-    from hscore.mlops import tracking
+    from hscore.mlops import store
 
     fig = Figure(figsize=(6.4, 4), layout="constrained")
     ax = fig.add_subplot()
@@ -239,9 +239,8 @@ def log_summary(args, report: pd.DataFrame, run_ids: list[str]) -> str:
     ax.set_title("Quarterly recalibration: AUC per quarter")
     ax.legend(fontsize=8)
 
-    with tracking.store_lock():
-        tracking.configure()
-        exp_id = tracking.ensure_experiment(EXPERIMENT)
+    with store.opened(create=True, lock=True):
+        exp_id = store.ensure_experiment(EXPERIMENT)
         name = f"{args.quarters} quarters, {args.accounts} accounts"
         with mlflow.start_run(experiment_id=exp_id, run_name=name) as run:
             mlflow.log_params({"accounts": args.accounts, "months": args.months,

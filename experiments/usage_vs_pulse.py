@@ -11,7 +11,7 @@ carries far more true weight than pulse; ``--truth defaults`` gives the
 documented weights.
 
 Everything goes to MLflow (experiment ``usage-vs-pulse`` in the project's
-store, see :mod:`hscore.mlops.tracking`): a parent run with the settings, the power
+store, see :mod:`hscore.mlops.store`): a parent run with the settings, the power
 per size and the full table, and one nested run per (size, seed).
 
 Run::
@@ -113,11 +113,10 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
 def log_to_mlflow(args, table: pd.DataFrame, summary: pd.DataFrame, figures: dict) -> str:
     import mlflow
 
-    from hscore.mlops import tracking
+    from hscore.mlops import store
 
-    with tracking.store_lock():
-        tracking.configure()
-        exp_id = tracking.ensure_experiment(EXPERIMENT)
+    with store.opened(create=True, lock=True):
+        exp_id = store.ensure_experiment(EXPERIMENT)
         name = f"{args.a} vs {args.b} in {args.stage} ({args.truth} truth)"
         with mlflow.start_run(experiment_id=exp_id, run_name=name) as parent:
             mlflow.log_params({"sizes": " ".join(map(str, args.sizes)),
@@ -170,11 +169,11 @@ def main(argv: list[str] | None = None) -> int:
           f"finds {args.a} more predictive")
     print(summary.round(3).to_string())
     if not args.no_track:
-        from hscore.mlops import tracking
+        from hscore.mlops import store
 
         run_id = log_to_mlflow(args, table, summary, figures)
         print(f"\nlogged MLflow run {run_id} in experiment '{EXPERIMENT}'")
-        print(tracking.describe_store())
+        print(store.describe_store())
     print(f"done in {time.perf_counter() - started:.1f} s")
     return 0 if np.isfinite(table["delta_auc"]).all() else 1
 

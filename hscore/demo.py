@@ -44,18 +44,19 @@ def run_demo(accounts: int | None = None, months: int | None = None, seed: int =
              out_dir: str | Path | None = None, n_bootstrap: int = DEMO_BOOTSTRAP) -> int:
     """Run the loop and print what an analyst would look at. Returns the exit code."""
     from hscore import synth
-    from hscore.mlops import tracking
+    from hscore.mlops import store, tracking
     from hscore.calibration.calibrator import calibrate
     from hscore.config import load_config
     from hscore.errors import print_warnings
     from hscore.mlops.export import describe_export, export_config
-    from hscore.mlops.registry import promote
+    from hscore.mlops.model import MODEL_NAME
+    from hscore.mlops.promotion import promote
     from hscore.report import at_risk_table, score_summary
     from hscore.scoring.scorer import HealthScorer
     from hscore.scoring.snapshots import read_snapshots, write_frame
 
     started = time.perf_counter()
-    out = Path(out_dir) if out_dir else tracking.store_root() / "out" / "demo"
+    out = Path(out_dir) if out_dir else store.store_root() / "out" / "demo"
     out.mkdir(parents=True, exist_ok=True)
 
     history = synth.make_history(n_accounts=accounts or DEMO_ACCOUNTS,
@@ -81,7 +82,7 @@ def run_demo(accounts: int | None = None, months: int | None = None, seed: int =
            + f"\n\nholdout AUC from {result.holdout_from.date()} (the calibrated config, "
              "the defaults and an unconstrained reference):\n" + quality)
 
-    tracking.quiet_mlflow()
+    store.quiet_mlflow()
     # MLflow prints "Successfully registered model ..." / "Created version ..." itself (not
     # through logging); step 4 says the same in one line.
     with contextlib.redirect_stderr(io.StringIO()):
@@ -91,7 +92,7 @@ def run_demo(accounts: int | None = None, months: int | None = None, seed: int =
     decision = promote()
     _print("5. challenger vs champion", str(decision))
 
-    exported = export_config(f"models:/{tracking.MODEL_NAME}@champion", out / "champion.yaml")
+    exported = export_config(f"models:/{MODEL_NAME}@champion", out / "champion.yaml")
     _print("6. exported the champion's config for production", describe_export(exported))
 
     latest_day = frame["snapshot_date"].max()
@@ -109,7 +110,7 @@ def run_demo(accounts: int | None = None, months: int | None = None, seed: int =
         f"  snapshots        {snapshots}",
         f"  exported config  {exported}",
         f"  latest scores    {out / 'latest_scores.csv'}",
-        "  " + tracking.describe_store().replace("\n", "\n  "),
+        "  " + store.describe_store().replace("\n", "\n  "),
     ]))
     print(f"\ndone in {time.perf_counter() - started:.1f} s")
     return 0 if np.isfinite(latest_scores["score"]).any() else 1

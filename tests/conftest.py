@@ -1,8 +1,44 @@
-"""Shared fixtures. Every test runs against its own MLflow store, never the checkout's."""
+"""Shared fixtures. Every test runs against its own MLflow store, never the checkout's.
+
+The MLflow tests share one synthetic book, its calibrations and two store templates, each
+made once per session (see mlflow_store.py): a test that needs a tracked model copies a
+template's database instead of calibrating, logging and registering again.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import math
+import os
+import shutil
+import sys
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
 import pytest
+
+from mlflow_store import Template, new_store, point_at, template_db
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _children_share_compiled_bytecode(tmp_path_factory):
+    """The Python processes the tests start (CLI runs, notebook kernels, experiments) import
+    mlflow, pandas, statsmodels and more. Where the environment forbids writing bytecode
+    (PYTHONDONTWRITEBYTECODE) and the virtualenv was installed without it, every one of
+    them compiles all those modules from source again: seconds of each process. They share
+    one bytecode cache in the session's temp folder instead (nothing is written beside the
+    sources); nothing changes where bytecode is there or may be written."""
+    import pandas
+
+    compiled = Path(importlib.util.cache_from_source(pandas.__file__)).exists()
+    if not sys.flags.dont_write_bytecode or compiled or os.environ.get("PYTHONPYCACHEPREFIX"):
+        yield
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+        mp.setenv("PYTHONPYCACHEPREFIX", str(tmp_path_factory.getbasetemp() / "pycache"))
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -18,3 +54,97 @@ def _isolated_store(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", f"sqlite:///{home / 'mlruns.db'}")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     yield home
+
+
+@pytest.fixture
+def initialized_store(_isolated_store, tmp_path_factory):
+    """The test's store (``_isolated_store``) starts as a copy of the session's empty,
+    initialized database, so the code under test does not create MLflow's schema again."""
+    shutil.copy(template_db(tmp_path_factory), _isolated_store / "mlruns.db")
+    return _isolated_store
+
+
+# ---------------------------------------------------------------- the shared book
+@pytest.fixture(scope="session")
+def book(tmp_path_factory):
+    """A synthetic history of 300 accounts over 12 months, as a CSV file (``path``) and as
+    read back (``frame``)."""
+    from hscore import synth
+    from hscore.scoring.snapshots import read_snapshots, write_frame
+
+    folder = tmp_path_factory.mktemp("book")
+    path = write_frame(synth.make_history(n_accounts=300, months=12, seed=21).frame,
+                       folder / "snapshots.csv")
+    return SimpleNamespace(path=path, frame=read_snapshots(path))
+
+
+@pytest.fixture(scope="session")
+def calibrations(book):
+    """Calibrations of the book: ``inf`` keeps the input weights (strength inf), ``fast`` is
+    what test_cli.py's FAST arguments fit, ``full`` picks its strength by CV among inf, 0.01 and 0
+    and bootstraps CIs (seed 3)."""
+    from hscore.calibration.calibrator import calibrate
+
+    settings = {"inf": dict(strengths=(math.inf,), n_bootstrap=0),
+                "fast": dict(strengths=(0.01,), n_bootstrap=0),
+                "full": dict(strengths=(math.inf, 0.01, 0.0), n_bootstrap=10, seed=3)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {k: calibrate(book.frame, "lifecycle", horizon_days=30, **kw)
+                for k, kw in settings.items()}
+
+
+@pytest.fixture(scope="session")
+def registered_template(tmp_path_factory, book, calibrations):
+    """Version 1 (``inf``), version 2 (``full``, @challenger), no champion, and a run of
+    ``fast`` tracked without registering (from the frame, not the file)."""
+    from hscore.mlops import tracking
+
+    home = new_store(tmp_path_factory, "registered_template")
+    with pytest.MonkeyPatch.context() as mp:
+        point_at(mp, home)
+        infos = {k: tracking.log_calibration(calibrations[k], frame=book.frame,
+                                             snapshots_path=book.path) for k in ("inf", "full")}
+        infos["unregistered"] = tracking.log_calibration(calibrations["fast"], frame=book.frame,
+                                                         register=False)
+    return Template(home, infos)
+
+
+@pytest.fixture(scope="session")
+def promoted_template(tmp_path_factory, registered_template):
+    """The registered template after ``promote(1)``: version 1 is the first @champion."""
+    from hscore.mlops.promotion import promote
+
+    home = registered_template.copy_to(tmp_path_factory.mktemp("promoted_template"))
+    with pytest.MonkeyPatch.context() as mp:
+        point_at(mp, home)
+        promote(1)
+    return Template(home, registered_template.infos)
+
+
+@pytest.fixture
+def registered_store(registered_template, tmp_path_factory, monkeypatch):
+    """This test's own copy of the registered template, pointed at (outside tmp_path, which
+    stays the test's own)."""
+    home = registered_template.copy_to(tmp_path_factory.mktemp("store"))
+    point_at(monkeypatch, home)
+    return home
+
+
+@pytest.fixture
+def promoted_store(promoted_template, tmp_path_factory, monkeypatch):
+    """This test's own copy of the promoted template, pointed at (outside tmp_path)."""
+    home = promoted_template.copy_to(tmp_path_factory.mktemp("store"))
+    point_at(monkeypatch, home)
+    return home
+
+
+@pytest.fixture
+def client(registered_store):
+    """An MlflowClient on this test's copy of the registered template."""
+    from mlflow import MlflowClient
+
+    from hscore.mlops import store
+
+    store.configure()
+    return MlflowClient()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,17 +13,16 @@ import warnings
 import pandas as pd
 import pytest
 
-from hscore import synth
-from hscore.mlops import tracking
-from hscore.calibration import calibrate
-from hscore.cli import main
 from hscore.calibration.compare import compare
+from hscore.cli import main
 from hscore.config import load_config
+from hscore.mlops import store
+from hscore.mlops.model import MODEL_NAME as NAME
 from hscore.scoring.scorer import HealthScorer
-from hscore.scoring.snapshots import read_snapshots, write_frame
-from mlflow_store import new_store, point_at
+from hscore.scoring.snapshots import read_snapshots
+from mlflow_store import damage, new_store, point_at
 
-NAME = tracking.MODEL_NAME
+#: What conftest.py's ``calibrations["fast"]`` computes in Python.
 FAST = ["--horizon-days", "30", "--bootstrap", "0", "--strengths", "0.01"]
 
 
@@ -44,24 +42,19 @@ def _one_error_line(err: str) -> str:
 
 # ---------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cli_data")
-    return write_frame(synth.make_history(n_accounts=300, months=12, seed=41).frame,
-                       folder / "snapshots.csv")
+def data(book):
+    return book.path
 
 
 @pytest.fixture(scope="module")
-def expected_config(data):
+def expected_config(calibrations):
     """What `hscore calibrate ... FAST` must write, computed through the Python API."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return calibrate(read_snapshots(data), "lifecycle", horizon_days=30, n_bootstrap=0,
-                         strengths=(0.01,)).config
+    return calibrations["fast"].config
 
 
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory, data):
-    """calibrate (tracked) -> promote -> export through the CLI, once, on a module store."""
+    """calibrate (tracked) -> promote -> export through the CLI, once, on a new store."""
     home = new_store(tmp_path_factory, "cli_store")
     steps = {}
     with pytest.MonkeyPatch.context() as mp:
@@ -72,16 +65,6 @@ def loop(tmp_path_factory, data):
         steps["export"] = _run(["export", "--model", f"models:/{NAME}@champion",
                                 "--out", str(home / "prod" / "champion.yaml")])
     return home, steps
-
-
-@pytest.fixture
-def at_loop_store(loop, tmp_path, monkeypatch):
-    """A copy of the loop's database (version 1, champion) for one test."""
-    home = tmp_path / "store"
-    home.mkdir()
-    shutil.copy(loop[0] / "mlruns.db", home / "mlruns.db")
-    point_at(monkeypatch, home)
-    return home
 
 
 # ---------------------------------------------------------------- the loop
@@ -104,7 +87,7 @@ def test_tracked_calibrate_records_its_run_and_version_in_the_written_config(loo
 
     home, _steps = loop
     point_at(monkeypatch, home)
-    tracking.configure()
+    store.configure()
     version = MlflowClient().get_model_version(NAME, "1")
     written = load_config(home / "calibrated.yaml")
     prov = written.provenance
@@ -132,7 +115,7 @@ def test_promote_and_export_through_the_cli(loop, expected_config):
     assert f"exported {NAME} version 1" in out and str(home / "prod" / "champion.yaml") in out
 
 
-def test_promote_options_reach_promotion(at_loop_store, data):
+def test_promote_options_reach_promotion(promoted_store, data):
     from mlflow import MlflowClient
 
     code, out, err = _run(["promote", "--version", "1", "--tolerance", "0.02", "--force",
@@ -140,7 +123,7 @@ def test_promote_options_reach_promotion(at_loop_store, data):
     assert code == 0, err
     assert "decision: already champion" in out
     assert f"({data})" in out                  # the window came from --snapshots
-    tracking.configure()
+    store.configure()
     assert "promotion.window_source" in MlflowClient().get_model_version(NAME, "1").tags
 
 
@@ -214,7 +197,7 @@ def test_demo_reads_without_mlflow_chatter(tmp_path):
       "csm_pulse", "no_such_metric"], "no_such_metric"),
     (["demo", "--accounts", "many"], "--accounts"),
 ])
-def test_user_fixable_failures_exit_2_with_one_error_line(at_loop_store, data, tmp_path, args,
+def test_user_fixable_failures_exit_2_with_one_error_line(promoted_store, data, tmp_path, args,
                                                           words):
     args = [a.format(tmp=tmp_path, data=data) for a in args]
     code, _out, err = _run(args)
@@ -231,7 +214,7 @@ def test_export_without_a_store_exits_2(tmp_path, monkeypatch):
     assert "no MLflow store" in _one_error_line(err)
 
 
-def test_a_real_process_prints_one_line_and_no_traceback(at_loop_store, tmp_path):
+def test_a_real_process_prints_one_line_and_no_traceback(promoted_store, tmp_path):
     """MLflow's own logging must not add lines to a failing command's stderr."""
     env = {k: v for k, v in __import__("os").environ.items() if k != "MLFLOW_REGISTRY_URI"}
     done = subprocess.run([sys.executable, "-m", "hscore.cli", "export", "--model",
@@ -296,7 +279,7 @@ def test_tracking_failure_keeps_the_config_and_says_so(broken_store, data, tmp_p
     assert load_config(out_file).stages == expected_config.stages
     line = err.strip().splitlines()[-1]
     prefix = "error" if require else "warning"
-    assert line.startswith(f"{prefix}: tracking failed ({tracking.tracking_uri()})"), err
+    assert line.startswith(f"{prefix}: tracking failed ({store.tracking_uri()})"), err
     assert f"the calibrated config is written to {out_file}" in line
     assert "registered" not in out
 
@@ -314,10 +297,21 @@ def test_store_failures_outside_calibrate_exit_2_with_one_line(tmp_path, monkeyp
     assert not (tmp_path / "x.yaml").exists()
 
 
-def test_unwritable_export_target_exits_2(at_loop_store, tmp_path):
+def test_unwritable_export_target_exits_2(promoted_store, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     code, _out, err = _run(["export", "--model", "1", "--out", str(blocker / "x.yaml")])
     assert code == 2
     assert str(blocker) in _one_error_line(err)
     assert blocker.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("args", [["promote"], ["export", "--model", "1", "--out", "{tmp}/x.yaml"]])
+def test_a_damaged_store_exits_2_with_one_line_naming_it(promoted_store, tmp_path, args):
+    db = promoted_store / "mlruns.db"
+    damage(db)
+    code, _out, err = _run([a.format(tmp=tmp_path) for a in args])
+    assert code == 2
+    line = _one_error_line(err)
+    assert line.startswith(f"error: MLflow store {db}: the file is damaged"), line
+    assert not (tmp_path / "x.yaml").exists()

@@ -1,5 +1,5 @@
 """experiments/: each runs by one command on tiny sizes and logs what it computed to MLflow
-(the temp store of conftest.py)."""
+(the temp store of conftest.py, a copy of an empty initialized one where it is written)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def _artifact_csv(client, run_id: str, path: str, tmp_path: Path) -> pd.DataFram
 
 
 # ------------------------------------------------------------ usage vs pulse
-def test_usage_vs_pulse_logs_the_comparisons(experiments, tmp_path):
+def test_usage_vs_pulse_logs_the_comparisons(experiments, tmp_path, initialized_store):
     from hscore.calibration.compare import compare
 
     module = experiments("usage_vs_pulse")
@@ -127,7 +127,8 @@ def test_quarterly_store_defaults_to_its_own(experiments, monkeypatch):
 
 
 @pytest.mark.slow
-def test_quarterly_recalibration_registers_promotes_and_reports(experiments, tmp_path):
+def test_quarterly_recalibration_registers_promotes_and_reports(experiments, tmp_path,
+                                                               initialized_store):
     from sklearn.metrics import roc_auc_score
 
     module = experiments("quarterly_recalibration")

@@ -5,60 +5,35 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from hscore import synth
-from hscore.mlops import export, tracking
-from hscore.calibration import calibrate
 from hscore.config import load_config
 from hscore.errors import HScoreError
+from hscore.mlops import export, model, store
 from hscore.mlops.export import export_config
-from hscore.mlops.registry import promote
 from hscore.scoring.scorer import HealthScorer
-from hscore.scoring.snapshots import read_snapshots, write_frame
-from mlflow_store import new_store, point_at
+from mlflow_store import damage, point_at
 
-NAME = tracking.MODEL_NAME
+NAME = model.MODEL_NAME
 
 
 # ---------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("export_data")
-    path = write_frame(synth.make_history(n_accounts=300, months=12, seed=31).frame,
-                       folder / "snapshots.csv")
-    return path, read_snapshots(path)
-
-
-@pytest.fixture(scope="module")
-def result(data):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return calibrate(data[1], "lifecycle", horizon_days=30, n_bootstrap=0,
-                         strengths=(0.01,))
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory, data, result):
-    """Version 1, promoted to champion, and an unregistered run; returns (home, run ids)."""
-    home = new_store(tmp_path_factory, "export_store")
-    with pytest.MonkeyPatch.context() as mp:
-        point_at(mp, home)
-        registered = tracking.log_calibration(result, frame=data[1], snapshots_path=data[0])
-        promote()
-        unregistered = tracking.log_calibration(result, frame=data[1], register=False)
-    return home, registered.run_id, unregistered.run_id
+# The promoted template of conftest.py: version 1 (the ``inf`` calibration) promoted to the
+# first @champion, version 2 @challenger, and a run tracked without a version.
+@pytest.fixture
+def result(calibrations):
+    return calibrations["inf"]
 
 
 @pytest.fixture
-def at_store(store, monkeypatch):
-    point_at(monkeypatch, store[0])
-    return store
+def at_store(promoted_store, promoted_template):
+    """``(home, the run of version 1, the run without a version)``."""
+    infos = promoted_template.infos
+    return promoted_store, infos["inf"].run_id, infos["unregistered"].run_id
 
 
 # ---------------------------------------------------------------- what is exported
@@ -74,32 +49,35 @@ def test_export_writes_the_version_config_with_provenance(at_store, result, tmp_
     prov = cfg.provenance
     calibrated = result.config.provenance
     assert prov.run_id == run_id
-    assert prov.model.model_dump() == {"name": NAME, "version": "1",
-                                       "aliases": ["challenger", "champion"],
-                             "uri": f"models:/{NAME}/1"}
+    assert prov.model.model_dump() == {"name": NAME, "version": "1", "aliases": ["champion"],
+                                       "uri": f"models:/{NAME}/1"}
     assert prov.data_window == calibrated.data_window
     assert prov.quality == calibrated.quality
     assert prov.promotion["decision"] == "first champion"
     assert prov.exported.from_ == model
-    assert prov.exported.tracking_uri == tracking.tracking_uri()
-    assert "pooled holdout AUC" in export.describe_export(out) or "all" not in prov.quality
+    assert prov.exported.tracking_uri == store.tracking_uri()
+    pooled = prov.quality["all"].auc
+    assert export.describe_export(out) == (
+        f"exported {NAME} version 1 (@champion) from run {run_id} to {out} on "
+        f"{prov.data_window.holdout[0]}..{prov.data_window.holdout[1]}, "
+        f"pooled holdout AUC {pooled:.3f}")
 
 
-def test_export_of_an_unregistered_run_uses_the_run_config(at_store, result, tmp_path):
+def test_export_of_an_unregistered_run_uses_the_run_config(at_store, calibrations, tmp_path):
     _home, _, run_id = at_store
     cfg = load_config(export_config(run_id, tmp_path / "run.yaml"))
-    assert cfg.stages == result.config.stages
+    assert cfg.stages == calibrations["fast"].config.stages
     assert cfg.provenance.run_id == run_id and cfg.provenance.model is None
 
 
-def test_exported_file_scores_exactly_like_the_pyfunc_model(at_store, data, tmp_path):
+def test_exported_file_scores_exactly_like_the_pyfunc_model(at_store, book, tmp_path):
     import mlflow
 
-    frame = data[1]
+    frame = book.frame
     uri = f"models:/{NAME}@champion"
     out = export_config(uri, tmp_path / "champion.yaml")
     predicted = mlflow.pyfunc.load_model(uri).predict(frame).reset_index(drop=True)
-    scored = tracking.pyfunc_output(HealthScorer(load_config(out)).score(frame))
+    scored = model.pyfunc_output(HealthScorer(load_config(out)).score(frame))
     assert list(predicted.columns) == list(scored.columns)
     numbers = [c for c in scored.columns if pd.api.types.is_float_dtype(scored[c])]
     assert {"score", "churn_probability", "coverage"} <= set(numbers)
@@ -109,13 +87,13 @@ def test_exported_file_scores_exactly_like_the_pyfunc_model(at_store, data, tmp_
     pd.testing.assert_frame_equal(predicted, scored, check_exact=True)
 
 
-def test_scoring_the_export_needs_no_mlflow_statsmodels_or_sklearn(at_store, data, tmp_path):
+def test_scoring_the_export_needs_no_mlflow_statsmodels_or_sklearn(at_store, book, tmp_path):
     out = export_config(f"models:/{NAME}@champion", tmp_path / "champion.yaml")
     code = (
         "import sys\n"
         "from hscore import HealthScorer, load_config\n"
         "from hscore.scoring.snapshots import read_snapshots\n"
-        f"s = HealthScorer(load_config({str(out)!r})).score(read_snapshots({str(data[0])!r}))\n"
+        f"s = HealthScorer(load_config({str(out)!r})).score(read_snapshots({str(book.path)!r}))\n"
         "assert s['score'].notna().any()\n"
         "heavy = [m for m in ('mlflow', 'statsmodels', 'sklearn', 'matplotlib')\n"
         "         if m in sys.modules]\n"
@@ -182,3 +160,13 @@ def test_export_reads_the_store_it_is_pointed_at(at_store, tmp_path, monkeypatch
     with pytest.raises(HScoreError, match="no MLflow store"):
         export_config(f"models:/{NAME}@champion", tmp_path / "x.yaml")
     assert not os.path.exists(tmp_path / "x.yaml")
+
+
+def test_a_damaged_store_is_one_error_that_names_the_file(at_store, tmp_path):
+    db = at_store[0] / "mlruns.db"
+    damage(db)
+    target = tmp_path / "health.yaml"
+    with pytest.raises(HScoreError, match="damaged") as err:
+        export_config(f"models:/{NAME}@champion", target)
+    assert f"MLflow store {db}" in str(err.value)
+    assert not target.exists()

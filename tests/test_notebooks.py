@@ -2,7 +2,8 @@
 
 Each notebook is executed with nbclient in a fresh kernel that runs this very interpreter
 (the project's virtualenv), against the temp MLflow store the autouse fixture of conftest.py
-sets up (HSCORE_HOME, MLFLOW_TRACKING_URI are inherited by the kernel).
+sets up (HSCORE_HOME, MLFLOW_TRACKING_URI are inherited by the kernel); the tracking notebook's
+store starts as a copy of an empty, initialized one (``initialized_store``).
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def test_scoring_quickstart_reads_a_snapshot_file(venv_kernel, monkeypatch):
 
 
 @pytest.mark.slow
-def test_quarterly_recalibration_runs(venv_kernel, monkeypatch):
+def test_quarterly_recalibration_runs(venv_kernel, monkeypatch, initialized_store):
     import mlflow
     from mlflow import MlflowClient
 

@@ -1,88 +1,45 @@
 """Model registry and promotion on a real SQLite MLflow store.
 
-Two calibrations of the same synthetic history are tracked once per module: version 1
-keeps the input weights (strength inf), version 2 is the sign-constrained MLE (strength 0).
-Each test works on its own copy of that store's database, so aliases moved by one test do
-not leak into the next. Expected AUCs come from scikit-learn on the scores of the two
-configs, computed here.
+The registered template of conftest.py holds version 1 (the input weights, strength inf) and
+version 2 (strength by CV, @challenger), no champion; each test works on its own copy of it,
+so aliases moved by one test do not leak into the next. Expected AUCs come from scikit-learn
+on the scores of the two configs, computed here.
 """
 
 from __future__ import annotations
 
-import math
-import shutil
-import warnings
+import dataclasses
+import os
+import subprocess
+import sys
 
-import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from hscore import synth
-from hscore.mlops import tracking
-from hscore.calibration import calibrate
 from hscore.errors import HScoreError
-from hscore.mlops.registry import (PromotionResult, comparison_window, promote, resolve_model,
-                             resolve_version, version_config)
+from hscore.mlops import store
+from hscore.mlops.comparison import comparison_window
+from hscore.mlops.model import MODEL_NAME as NAME
+from hscore.mlops.promotion import promote
+from hscore.mlops.registry import resolve_model, resolve_version, version_config
 from hscore.scoring.scorer import HealthScorer
-from hscore.scoring.snapshots import read_snapshots, write_frame
-from mlflow_store import new_store, point_at
-
-NAME = tracking.MODEL_NAME
+from mlflow_store import damage, point_at
 
 
 # ---------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("registry_data")
-    path = write_frame(synth.make_history(n_accounts=300, months=12, seed=21).frame,
-                       folder / "snapshots.csv")
-    return path, read_snapshots(path)
+def results(calibrations):
+    """The calibrations behind version 1 and version 2."""
+    return {1: calibrations["inf"], 2: calibrations["full"]}
 
 
 @pytest.fixture(scope="module")
-def results(data):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return {s: calibrate(data[1], "lifecycle", horizon_days=30, n_bootstrap=0,
-                             strengths=(s,)) for s in (math.inf, 0.0)}
-
-
-@pytest.fixture(scope="module")
-def master(tmp_path_factory, data, results):
-    """A store holding version 1 (strength inf) and version 2 (strength 0), no champion."""
-    home = new_store(tmp_path_factory, "registry_master")
-    with pytest.MonkeyPatch.context() as mp:
-        point_at(mp, home)
-        for strength in (math.inf, 0.0):
-            tracking.log_calibration(results[strength], frame=data[1], snapshots_path=data[0])
-    return home
-
-
-@pytest.fixture
-def store(master, tmp_path, monkeypatch):
-    """This test's own copy of the master database (artifacts stay in the master's folder)."""
-    home = tmp_path / "store"
-    home.mkdir()
-    shutil.copy(master / "mlruns.db", home / "mlruns.db")
-    point_at(monkeypatch, home)
-    return home
-
-
-@pytest.fixture
-def client(store):
-    from mlflow import MlflowClient
-
-    tracking.configure()
-    return MlflowClient()
-
-
-@pytest.fixture(scope="module")
-def expected(data, results):
+def expected(book, results):
     """Per stage and pooled, scikit-learn's AUC of each version on the holdout window rows
     that both versions score."""
-    frame = data[1]
-    v1, v2 = results[math.inf], results[0.0]
+    frame = book.frame
+    v1, v2 = results[1], results[2]
     assert v1.holdout_from == v2.holdout_from
     window = frame[(frame["snapshot_date"] >= v1.holdout_from)
                    & frame["churned"].notna()].reset_index(drop=True)
@@ -128,7 +85,7 @@ def test_unknown_models_are_clear_errors(client, text, words):
     assert words in str(err.value)
 
 
-def test_no_store_yet_is_an_error_not_anew_store(tmp_path, monkeypatch):
+def test_no_store_yet_is_an_error_not_a_new_store(tmp_path, monkeypatch):
     point_at(monkeypatch, tmp_path)
     with pytest.raises(HScoreError, match="no MLflow store"):
         promote()
@@ -136,36 +93,36 @@ def test_no_store_yet_is_an_error_not_anew_store(tmp_path, monkeypatch):
 
 
 def test_version_config_is_the_calibrated_config(client, results):
-    assert version_config(resolve_version(1)) == results[math.inf].config
-    assert version_config(resolve_version(2)) == results[0.0].config
+    assert version_config(resolve_version(1)) == results[1].config
+    assert version_config(resolve_version(2)) == results[2].config
 
 
 # ---------------------------------------------------------------- the window
-def test_window_is_the_holdout_the_run_logged_or_the_same_rows_of_a_file(client, data, results):
+def test_window_is_the_holdout_the_run_logged_or_the_same_rows_of_a_file(client, book, results):
     v2 = resolve_version(2)
     logged, start, source = comparison_window(v2)
-    assert start == results[0.0].holdout_from
+    assert start == results[2].holdout_from
     assert source.startswith(f"runs:/{v2.run_id}/")
-    again, _, source2 = comparison_window(v2, snapshots=data[0])
-    assert source2 == str(data[0])
+    again, _, source2 = comparison_window(v2, snapshots=book.path)
+    assert source2 == str(book.path)
     pd.testing.assert_frame_equal(logged, again, check_dtype=False)
-    frame = data[1]
+    frame = book.frame
     assert len(logged) == int(((frame["snapshot_date"] >= start) & frame["churned"].notna()).sum())
 
 
-def test_a_run_without_the_holdout_artifact_is_a_clear_error(client, data):
+def test_a_run_without_the_holdout_artifact_is_a_clear_error(client, book):
     """A version whose run logged no holdout (made outside `hscore calibrate`): one
     HScoreError that says to pass --snapshots, not MLflow's own exception."""
     v2 = resolve_version(2)
-    exp = client.get_experiment_by_name(tracking.EXPERIMENT_NAME)
+    exp = client.get_experiment_by_name(store.EXPERIMENT_NAME)
     bare_run = client.create_run(exp.experiment_id)
     client.set_terminated(bare_run.info.run_id)
     bare = client.create_model_version(NAME, v2.source, run_id=bare_run.info.run_id)
     with pytest.raises(HScoreError, match=r"^snapshots: the run of version 3 holds no "
                                           r"holdout/snapshots.parquet .*pass --snapshots"):
         comparison_window(bare, version_config(v2))
-    window, _, source = comparison_window(bare, version_config(v2), snapshots=data[0])
-    assert source == str(data[0]) and len(window) > 0
+    window, _, source = comparison_window(bare, version_config(v2), snapshots=book.path)
+    assert source == str(book.path) and len(window) > 0
 
 
 # ---------------------------------------------------------------- promotion
@@ -197,9 +154,28 @@ def test_challenger_and_champion_side_by_side_on_the_same_rows(client, expected)
         assert table.loc[stage, "delta_auc_low"] <= table.loc[stage, "delta_auc_high"]
     want = "promoted" if expected["all"][1] >= expected["all"][0] else "kept champion"
     assert result.decision == want
+    assert result.promoted == (want == "promoted")
+    assert result.delta_auc == pytest.approx(expected["all"][1] - expected["all"][0], abs=1e-12)
+
+
+def test_the_promotion_result_is_frozen_and_shows_itself(client, capsys):
+    client.set_registered_model_alias(NAME, "champion", "1")
+    result = promote(2, tolerance=1.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.decision = "kept champion"
+    shown = result.summary()
+    shown.loc[:, "auc_challenger"] = 0.0              # the caller's copy, not the result
+    assert (result.summary()["auc_challenger"] > 0).all()
     text = str(result)
-    assert "challenger v2 vs champion v1" in text and f"decision: {want}" in text
-    assert "<table" in result._repr_html_()
+    head = "challenger v2 vs champion v1 on the snapshots from "
+    assert text.startswith(head) and f"({result.source})" in text.splitlines()[0]
+    assert "decision: promoted -> @champion is v2 (tolerance 1 AUC)" in text
+    assert "delta_auc" in text and "brier" not in text          # AUC figures in the text
+    result.print_summary()
+    assert capsys.readouterr().out == text + "\n"
+    html = result._repr_html_()
+    assert f"<h4>{head}" in html and html.count("<table") == 1
+    assert "<b>decision: promoted -&gt; @champion is v2 (tolerance 1 AUC)</b>" in html
 
 
 def test_tolerance_and_force_decide(client, expected):
@@ -260,19 +236,68 @@ def test_no_challenger_and_bad_tolerance_are_clear_errors(client):
         promote(2, tolerance=-0.1)
 
 
-def test_run_id_without_a_version_resolves_to_the_run(client, data, results):
-    info = tracking.log_calibration(results[0.0], frame=data[1], register=False)
-    assert resolve_model(info.run_id) == (None, info.run_id)
+def test_run_id_without_a_version_resolves_to_the_run(client, registered_template):
+    run_id = registered_template.infos["unregistered"].run_id     # tracked with register=False
+    assert resolve_model(run_id) == (None, run_id)
     with pytest.raises(HScoreError, match="has no registered version"):
-        resolve_version(info.run_id)
+        resolve_version(run_id)
 
 
-def test_result_object_conventions():
-    table = pd.DataFrame({"stage": ["all"], "rows": [10], "events": [2],
-                          "auc_challenger": [0.7]})
-    result = PromotionResult("3", None, "first champion", True, table, "2024-01-01",
-                             ("2024-01-01", "2024-02-01"), "runs:/x", 0.005)
-    assert result.summary() is not result.table
-    pd.testing.assert_frame_equal(result.summary(), table)
-    assert "challenger v3 vs champion (none)" in str(result)
-    assert np.isclose(result.tolerance, 0.005)
+# ---------------------------------------------------------------- the store
+def test_a_damaged_store_is_one_error_that_names_the_file(registered_store):
+    db = registered_store / "mlruns.db"
+    damage(db)
+    with pytest.raises(HScoreError, match="damaged") as err:
+        promote(2, force=True)
+    assert f"MLflow store {db}" in str(err.value)
+
+
+#: Runs `hscore <args>` once the other process has started too: both import first (seconds,
+#: and not the same number of them), then meet at a file barrier, so the two promotions
+#: really run at the same time.
+_AT_ONCE = """
+import sys, time
+from pathlib import Path
+import mlflow, hscore.mlops.promotion
+from hscore.cli import main
+barrier = Path(sys.argv[1])
+(barrier / sys.argv[2]).touch()
+while len(list(barrier.iterdir())) < 2:
+    time.sleep(0.005)
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.slow
+def test_two_forced_promotions_at_once_decide_one_after_the_other(client, tmp_path):
+    """`hscore promote --version 2 --force & hscore promote --version 3 --force` in two real
+    processes while version 1 is champion: the one that gets the store first replaces
+    version 1; the other compares its version with that new champion, records it as the
+    previous one and replaces it. (Deciding outside the lock, both compared with version 1,
+    both recorded it as the previous champion and both said they had replaced it.)"""
+    v2 = client.get_model_version(NAME, "2")
+    client.create_model_version(NAME, v2.source, run_id=v2.run_id)     # version 3: a copy
+    client.set_registered_model_alias(NAME, "champion", "1")
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_REGISTRY_URI"}
+    procs = {v: subprocess.Popen([sys.executable, "-c", _AT_ONCE, str(barrier), v, "promote",
+                                  "--version", v, "--force"], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for v in ("2", "3")}
+    outs = {v: p.communicate(timeout=300) for v, p in procs.items()}
+    for v, p in procs.items():
+        assert p.returncode == 0, outs[v][1]
+    tags = {v: client.get_model_version(NAME, v).tags for v in procs}
+    previous = {v: tags[v]["promotion.previous_champion"] for v in procs}
+    assert sorted(previous.values()) in (["1", "2"], ["1", "3"]), \
+        f"both promotions decided on the same champion: {previous}"
+    (first,) = [v for v in procs if previous[v] == "1"]
+    (second,) = [v for v in procs if v != first]
+    assert previous[second] == first, previous
+    assert {tags[v]["promotion.decision"] for v in procs} <= {"promoted", "forced"}
+    assert client.get_model_version(NAME, "1").tags["replaced_by"] == first
+    assert tags[first]["replaced_by"] == second
+    assert _aliases(client)["champion"] == second
+    assert f"challenger v{first} vs champion v1" in outs[first][0]
+    assert f"challenger v{second} vs champion v{first}" in outs[second][0]
+    assert f"-> @champion is v{second}" in outs[second][0]

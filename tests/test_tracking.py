@@ -1,6 +1,6 @@
 """Tracked calibration on a real embedded MLflow store (SQLite in a temp dir).
 
-One small calibration is fitted and tracked once per module; the tests read the run and
+A calibration fitted and tracked once per session (conftest.py); the tests read the run and
 the registered version back through MLflow's own client and compare them with the
 calibration result and with values computed here (file hashes, holdout rows, scores).
 """
@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import os
 import sqlite3
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,53 +21,26 @@ import pytest
 import yaml
 
 from hscore import synth
-from hscore.mlops import tracking
-from hscore.calibration import calibrate
 from hscore.config import load_config
+from hscore.mlops import model, store, tracking
 from hscore.scoring.scorer import HealthScorer
-from hscore.scoring.snapshots import read_snapshots, write_frame
-from mlflow_store import new_store, point_at
-
-STRENGTHS = (math.inf, 0.01, 0.0)
-
+from hscore.scoring.snapshots import write_frame
 
 # ---------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tracking_data")
-    path = write_frame(synth.make_history(n_accounts=300, months=12, seed=11).frame,
-                       folder / "snapshots.csv")
-    return path, read_snapshots(path)
-
-
-@pytest.fixture(scope="module")
-def result(data):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return calibrate(data[1], "lifecycle", horizon_days=30, n_bootstrap=10,
-                         strengths=STRENGTHS, seed=3)
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return new_store(tmp_path_factory, "tracking_store")
-
-
-@pytest.fixture(scope="module")
-def tracked(store, data, result):
-    with pytest.MonkeyPatch.context() as mp:
-        point_at(mp, store)
-        info = tracking.log_calibration(result, frame=data[1], snapshots_path=data[0])
-    return info
+# The book, its calibrations and the store come from conftest.py: the run under test is the
+# ``full`` calibration (strengths inf, 0.01 and 0 by CV, 10 bootstrap resamples, seed 3),
+# tracked into the registered template as version 2; each test reads its own copy.
+STRENGTHS = "inf,0.01,0.0"
 
 
 @pytest.fixture
-def client(store, tracked, monkeypatch):
-    from mlflow import MlflowClient
+def result(calibrations):
+    return calibrations["full"]
 
-    point_at(monkeypatch, store)
-    tracking.configure()
-    return MlflowClient()
+
+@pytest.fixture
+def tracked(registered_template):
+    return registered_template.infos["full"]
 
 
 def _png_size(path: Path) -> tuple[int, int]:
@@ -84,35 +55,38 @@ def test_default_store_is_one_absolute_sqlite_file_with_artifacts_beside_it(tmp_
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     monkeypatch.setenv("HSCORE_HOME", str(tmp_path / "." / "home"))
     home = (tmp_path / "home").resolve()
-    assert tracking.tracking_uri() == f"sqlite:///{home}/mlruns.db"
-    assert tracking.artifact_location() == (home / "mlartifacts").as_uri()
-    text = tracking.describe_store()
+    assert store.tracking_uri() == f"sqlite:///{home}/mlruns.db"
+    assert store.artifact_location() == (home / "mlartifacts").as_uri()
+    text = store.describe_store()
     assert (f"mlflow ui --backend-store-uri sqlite:///{home}/mlruns.db "
             f"--default-artifact-root {(home / 'mlartifacts').as_uri()}") in text
 
     # Without HSCORE_HOME: the checkout hscore is installed from (editable install).
     monkeypatch.delenv("HSCORE_HOME")
-    checkout = Path(tracking.__file__).resolve().parents[2]
-    assert tracking.tracking_uri() == f"sqlite:///{checkout}/mlruns.db"
+    checkout = Path(store.__file__).resolve().parents[2]
+    assert store.tracking_uri() == f"sqlite:///{checkout}/mlruns.db"
 
 
 def test_tracking_uri_env_overrides_the_store(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/elsewhere.db")
-    assert tracking.tracking_uri() == f"sqlite:///{tmp_path}/elsewhere.db"
-    assert tracking.artifact_location() == (tmp_path / "mlartifacts").as_uri()
+    assert store.tracking_uri() == f"sqlite:///{tmp_path}/elsewhere.db"
+    assert store.artifact_location() == (tmp_path / "mlartifacts").as_uri()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.example:5000")
-    assert tracking.artifact_location() is None
-    assert "http://tracking.example:5000" in tracking.describe_store()
+    assert store.artifact_location() is None
+    assert "http://tracking.example:5000" in store.describe_store()
 
 
-def test_the_printed_ui_store_is_the_store_the_run_went_to(tracked, store, client):
-    """The URI that describe_store() prints opens the store that holds the run."""
+def test_the_printed_ui_store_is_the_store_the_run_went_to(tracked, registered_store, client,
+                                                          registered_template):
+    """The URI that describe_store() prints opens the store that holds the run, and the run's
+    artifacts went beside the database it was logged to (not to ./mlruns)."""
     from mlflow import MlflowClient
 
-    uri = tracking.describe_store().split("--backend-store-uri ")[1].split()[0]
+    uri = store.describe_store().split("--backend-store-uri ")[1].split()[0]
+    assert uri == f"sqlite:///{registered_store / 'mlruns.db'}"
     assert MlflowClient(tracking_uri=uri).get_run(tracked.run_id).info.status == "FINISHED"
     run = client.get_run(tracked.run_id)
-    assert run.info.artifact_uri.startswith((store / "mlartifacts").as_uri())
+    assert run.info.artifact_uri.startswith((registered_template.home / "mlartifacts").as_uri())
     assert not (Path.cwd() / "mlruns").exists()
 
 
@@ -126,7 +100,7 @@ def test_configure_limits_retries_and_timeout_for_a_tracking_server(tmp_path, mo
         monkeypatch.setenv(name, "x")
         monkeypatch.delenv(name)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri.format(tmp=tmp_path))
-    tracking.configure()
+    store.configure()
     from mlflow.environment_variables import (MLFLOW_HTTP_REQUEST_MAX_RETRIES,
                                               MLFLOW_HTTP_REQUEST_TIMEOUT)
 
@@ -138,15 +112,44 @@ def test_configure_limits_retries_and_timeout_for_a_tracking_server(tmp_path, mo
         assert MLFLOW_HTTP_REQUEST_MAX_RETRIES.get() > 1
     # A value the user set is kept.
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
-    tracking.configure()
+    store.configure()
     assert MLFLOW_HTTP_REQUEST_TIMEOUT.get() == 60
+
+
+def test_the_store_lock_can_be_taken_again_by_its_holder(tmp_path, monkeypatch):
+    """promote() holds the lock and opens the store again inside: taking it again in the
+    same thread must not wait for itself (flock would), while another thread must wait."""
+    import threading
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns.db'}")
+    events = []
+
+    def other_thread():
+        with store.store_lock():
+            events.append("other")
+
+    def holder():
+        with store.store_lock():
+            with store.store_lock():
+                events.append("inner")
+            waiting = threading.Thread(target=other_thread)
+            waiting.start()
+            waiting.join(timeout=0.5)
+            events.append("still held")
+        waiting.join(timeout=10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    thread.join(timeout=20)
+    assert not thread.is_alive(), "the holder waited for its own lock"
+    assert events == ["inner", "still held", "other"]
 
 
 def test_quiet_mlflow_outlasts_importing_mlflow():
     """quiet_mlflow() in a fresh process, before anything imported mlflow (as the CLI calls
     it): MLflow's INFO lines (e.g. "Creating initial MLflow database tables" from
     mlflow.store.db.utils) must stay off stderr after mlflow is imported."""
-    code = ("import logging; from hscore.mlops import tracking; tracking.quiet_mlflow(); "
+    code = ("import logging; from hscore.mlops import store; store.quiet_mlflow(); "
             "import mlflow; print(logging.getLogger('mlflow').getEffectiveLevel()); "
             "logging.getLogger('mlflow.store.db.utils').info('INFO chatter')")
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_REGISTRY_URI"}
@@ -163,14 +166,14 @@ def test_run_params_record_the_calibration_settings(client, tracked, result):
     assert params["n_bootstrap"] == "10" and params["seed"] == "3"
     assert params["horizon_days"] == "30"
     assert params["holdout_from"] == str(result.holdout_from.date())
-    assert params["strengths_tried"] == "inf,0.01,0.0"
+    assert params["strengths_tried"] == STRENGTHS
     for stage, fit in result.fits.items():
         assert float(params[f"strength.{stage}"]) == fit.estimate.strength
         assert params[f"status.{stage}"] == fit.status.value
 
 
-def test_run_records_the_input_data(client, tracked, data):
-    path, frame = data
+def test_run_records_the_input_data(client, tracked, book):
+    path, frame = book.path, book.frame
     run = client.get_run(tracked.run_id)
     tags = run.data.tags
     assert tags["data.path"] == str(path.resolve())
@@ -236,8 +239,8 @@ def test_run_artifacts_hold_config_tables_and_plots(client, tracked, result, tmp
     assert _png_size(local / "plots" / "weights.png") == _png_size(want)
 
 
-def test_run_keeps_the_holdout_window_for_promotion(client, tracked, result, data):
-    frame = data[1]
+def test_run_keeps_the_holdout_window_for_promotion(client, tracked, result, book):
+    frame = book.frame
     held = tracking.load_holdout(tracked.run_id)
     # Calibrate's holdout: every labelled snapshot on or after holdout_from.
     expected = frame[(frame["snapshot_date"] >= result.holdout_from)
@@ -249,19 +252,21 @@ def test_run_keeps_the_holdout_window_for_promotion(client, tracked, result, dat
 
 # ---------------------------------------------------------------- the model
 def test_new_version_is_registered_as_challenger(client, tracked, result):
-    v = client.get_model_version_by_alias(tracking.MODEL_NAME, "challenger")
+    v = client.get_model_version_by_alias(model.MODEL_NAME, "challenger")
     assert str(v.version) == tracked.model_version
     assert v.run_id == tracked.run_id
     assert v.tags["holdout_from"] == str(result.holdout_from.date())
     auc = result.quality.query("stage == 'maturity' and model == 'calibrated'")["auc"].iloc[0]
     assert float(v.tags["holdout_auc.maturity"]) == pytest.approx(auc, abs=5e-5)
+    pooled = result.quality_.query("stage == 'all' and model == 'calibrated'")["auc"].iloc[0]
+    assert float(v.tags["holdout_auc.all"]) == pytest.approx(pooled, abs=5e-5)
 
 
 def test_registered_model_is_code_with_the_config_as_only_artifact(client, tracked, result,
                                                                     tmp_path):
     import mlflow
 
-    root = client.get_model_version_download_uri(tracking.MODEL_NAME, tracked.model_version)
+    root = client.get_model_version_download_uri(model.MODEL_NAME, tracked.model_version)
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=root, dst_path=tmp_path))
     assert sorted(p.name for p in (local / "artifacts").iterdir()) == ["config.yaml"]
     assert load_config(local / "artifacts" / "config.yaml") == result.config
@@ -269,35 +274,34 @@ def test_registered_model_is_code_with_the_config_as_only_artifact(client, track
     flavor = mlmodel["flavors"]["python_function"]
     assert flavor["artifacts"]["config"]["path"] == "artifacts/config.yaml"
     # models-from-code: the model is the source file, not a pickle
-    assert (local / "pyfunc_model.py").read_text() == \
-        Path(tracking.PYFUNC_CODE).read_text()
+    assert (local / "pyfunc_model.py").read_text() == model.PYFUNC_CODE.read_text()
     assert not list(local.rglob("*.pkl"))
     assert mlmodel["signature"]["inputs"] and mlmodel["signature"]["outputs"]
     assert (local / "input_example.json").is_file()
 
 
-def test_pyfunc_predictions_are_the_scorer_output(client, tracked, result, data):
+def test_pyfunc_predictions_are_the_scorer_output(client, tracked, result, book):
     import mlflow
 
-    frame = data[1]
-    model = mlflow.pyfunc.load_model(f"models:/{tracking.MODEL_NAME}@challenger")
-    got = model.predict(frame)
-    want = tracking.pyfunc_output(HealthScorer(result.config).score(frame))
+    frame = book.frame
+    loaded = mlflow.pyfunc.load_model(f"models:/{model.MODEL_NAME}@challenger")
+    got = loaded.predict(frame)
+    want = model.pyfunc_output(HealthScorer(result.config).score(frame))
     pd.testing.assert_frame_equal(got.reset_index(drop=True), want, check_exact=True)
-    assert set(model.metadata.get_input_schema().input_names()) == set(frame.columns)
-    required = {c.name for c in model.metadata.get_input_schema().inputs if c.required}
+    assert set(loaded.metadata.get_input_schema().input_names()) == set(frame.columns)
+    required = {c.name for c in loaded.metadata.get_input_schema().inputs if c.required}
     assert required == {"account_id", "snapshot_date", "stage", "seats"}
     # A frame without the label (production) is a valid input.
-    no_label = model.predict(frame.drop(columns="churned").head(50))
+    no_label = loaded.predict(frame.drop(columns="churned").head(50))
     np.testing.assert_array_equal(no_label["score"].to_numpy(), want["score"].head(50))
 
 
-def test_pyfunc_accepts_whole_number_columns_the_scorer_accepts(client, tracked, result, data):
+def test_pyfunc_accepts_whole_number_columns_the_scorer_accepts(client, tracked, result, book):
     """Seats and count metrics often arrive as int64, or as nullable Int64 with gaps; the
     registered model must score them as HealthScorer does, not refuse them."""
     import mlflow
 
-    frame = data[1].copy()
+    frame = book.frame.copy()
     counts = ["seats", "champion_logins_30d", "active_days_30d", "events_30d"]
     rounded = frame[counts].round()
     frame[counts] = rounded
@@ -307,43 +311,46 @@ def test_pyfunc_accepts_whole_number_columns_the_scorer_accepts(client, tracked,
     assert nullable["events_30d"].isna().any() and not nullable["seats"].isna().any()
     whole = frame.copy()
     whole[counts] = rounded.fillna(0).astype("int64")       # no gaps: plain int64
-    model = mlflow.pyfunc.load_model(f"models:/{tracking.MODEL_NAME}@challenger")
+    loaded = mlflow.pyfunc.load_model(f"models:/{model.MODEL_NAME}@challenger")
     for variant in (nullable, whole):
-        want = tracking.pyfunc_output(HealthScorer(result.config).score(variant))
-        got = model.predict(variant)
+        want = model.pyfunc_output(HealthScorer(result.config).score(variant))
+        got = loaded.predict(variant)
         pd.testing.assert_frame_equal(got.reset_index(drop=True), want, check_exact=True)
     # The floats it started from score the same as the nullable integers.
-    np.testing.assert_array_equal(model.predict(frame)["score"].to_numpy(),
-                                  model.predict(nullable)["score"].to_numpy())
+    np.testing.assert_array_equal(loaded.predict(frame)["score"].to_numpy(),
+                                  loaded.predict(nullable)["score"].to_numpy())
 
 
-def test_register_false_logs_the_run_only(store, data, result, monkeypatch):
-    from mlflow import MlflowClient
-
-    point_at(monkeypatch, store)
-    info = tracking.log_calibration(result, frame=data[1], register=False)
-    assert info.model_version is None
-    run = MlflowClient().get_run(info.run_id)
+def test_register_false_logs_the_run_only(client, registered_template, book):
+    """The template's run of the ``fast`` calibration, logged with register=False from the
+    frame (no file)."""
+    info = registered_template.infos["unregistered"]
+    assert info.model_version is None and info.model_uri is None
+    run = client.get_run(info.run_id)
     assert run.data.tags["data.path"] == "(in memory)"
-    assert run.data.tags["data.sha256"] == tracking.frame_sha256(data[1])
+    assert run.data.tags["data.sha256"] == tracking.frame_sha256(book.frame)
     assert "registered_version" not in run.data.tags
+    assert not client.search_model_versions(f"run_id='{info.run_id}'")
 
 
 # ---------------------------------------------------------------- concurrency
 @pytest.mark.slow
-def test_two_processes_tracking_at_once_both_land(tmp_path, data):
+def test_two_processes_tracking_at_once_both_land(tmp_path):
     """Two `hscore calibrate` processes against one fresh SQLite store (the first one to get
     the lock also creates the schema): both runs finish, both versions exist, the database
-    passes SQLite's integrity check and MLflow can still read it."""
+    passes SQLite's integrity check and MLflow can still read it. (A small book: what is
+    checked is the store, not the fit.)"""
     from mlflow import MlflowClient
 
+    snapshots = write_frame(synth.make_history(n_accounts=150, months=12, seed=11).frame,
+                            tmp_path / "snapshots.csv")
     home = tmp_path / "shared"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_REGISTRY_URI"}
     env.update(HSCORE_HOME=str(home), MPLBACKEND="Agg",
                MLFLOW_TRACKING_URI=f"sqlite:///{home / 'mlruns.db'}")
     procs = [subprocess.Popen(
-        [sys.executable, "-m", "hscore.cli", "calibrate", "--snapshots", str(data[0]),
+        [sys.executable, "-m", "hscore.cli", "calibrate", "--snapshots", str(snapshots),
          "--horizon-days", "30", "--bootstrap", "0", "--strengths", str(strength),
          "--seed", str(i), "--require-tracking", "--out", str(tmp_path / f"out{i}.yaml")],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -357,10 +364,10 @@ def test_two_processes_tracking_at_once_both_land(tmp_path, data):
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     uri = env["MLFLOW_TRACKING_URI"]
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    exp = client.get_experiment_by_name(tracking.EXPERIMENT_NAME)
+    exp = client.get_experiment_by_name(store.EXPERIMENT_NAME)
     runs = client.search_runs([exp.experiment_id])
     assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
-    versions = client.search_model_versions(f"name='{tracking.MODEL_NAME}'")
+    versions = client.search_model_versions(f"name='{model.MODEL_NAME}'")
     assert sorted(int(v.version) for v in versions) == [1, 2]
     assert {v.run_id for v in versions} == {r.info.run_id for r in runs}
     for i in range(2):

@@ -61,10 +61,11 @@ def export_config(model_uri, out: str | os.PathLike) -> Path:
     Raises
     ------
     HScoreError
-        Unknown model, alias, version or run (the CLI prints it as one ``error:`` line).
+        Unknown model, alias, version or run, no store or a damaged one (the CLI prints it
+        as one ``error:`` line).
     """
     from hscore.mlops.registry import resolve_model, run_config, version_config
-    from hscore.mlops.tracking import tracking_uri
+    from hscore.mlops.store import tracking_uri
 
     version, run_id = resolve_model(model_uri)
     cfg = version_config(version) if version is not None else run_config(run_id)

@@ -23,7 +23,7 @@ class HealthScoreModel(PythonModel):
         self.scorer = HealthScorer(load_config(context.artifacts["config"]))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        from hscore.mlops.tracking import pyfunc_output
+        from hscore.mlops.model import pyfunc_output
 
         return pyfunc_output(self.scorer.score(model_input))
 

@@ -1,24 +1,7 @@
-"""MLflow tracking of calibrations, on an embedded SQLite store by default.
+"""MLflow tracking of calibrations: one run per calibration, and its registered version.
 
-The store
----------
-One SQLite file per checkout holds the tracking runs and the model registry,
-shared by the CLI and the notebooks; there is no server to start:
-
-- database: ``<root>/mlruns.db`` (an absolute path);
-- artifacts: ``<root>/mlartifacts/<experiment>`` (set explicitly on the
-  experiment by :func:`ensure_experiment`, never the working directory's ``./mlruns``);
-- ``<root>`` is ``$HSCORE_HOME`` if set, else the source checkout hscore is
-  installed from (editable install), else the working directory.
-
-``MLFLOW_TRACKING_URI`` overrides the whole store (a ``sqlite:///`` URI keeps
-its artifacts in ``mlartifacts`` beside the database file; any other store
-decides for itself). :func:`describe_store` prints the ``mlflow ui`` command
-that opens the same store.
-
-Writes are serialized with a file lock beside the SQLite file
-(``mlruns.db.lock``), so two calibrations tracked at once both land and the
-store stays readable.
+Where the store is and how it is opened (an embedded SQLite file by default) is
+:mod:`hscore.mlops.store`; the registered pyfunc model is :mod:`hscore.mlops.model`.
 
 What a calibration run holds
 ----------------------------
@@ -30,351 +13,31 @@ again later), and a registered pyfunc version with the alias ``challenger``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import logging
 import os
-import re
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from hscore.config import save_config
+from hscore.mlops import model, store
+from hscore.mlops.store import safe_key as _key
+# Importable from here as before: cli.py imports these four from this module, and the
+# pyfunc code stored with versions registered earlier imports pyfunc_output from here.
+from hscore.mlops.model import MODEL_NAME, pyfunc_output  # noqa: F401
+from hscore.mlops.store import describe_store, quiet_mlflow, tracking_uri  # noqa: F401
 
-__all__ = ["MODEL_NAME", "EXPERIMENT_NAME", "HOLDOUT_ARTIFACT", "store_root", "tracking_uri",
-           "sqlite_path", "artifact_location", "configure", "store_lock", "ensure_experiment",
-           "ui_command", "describe_store", "quiet_mlflow", "log_calibration", "TrackingInfo",
-           "HTTP_ENV_DEFAULTS",
-           "load_holdout", "holdout_rows", "pyfunc_output", "file_sha256", "frame_sha256"]
+__all__ = ["HOLDOUT_ARTIFACT", "log_calibration", "TrackingInfo", "load_holdout",
+           "holdout_rows", "file_sha256", "frame_sha256"]
 
-MODEL_NAME = "customer-health-score"
-EXPERIMENT_NAME = "hscore-calibration"
 #: Where a calibration run keeps its holdout snapshots (run-relative artifact path).
 HOLDOUT_ARTIFACT = "holdout/snapshots.parquet"
-PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
-DB_NAME = "mlruns.db"
-ARTIFACTS_DIR = "mlartifacts"
-
-
-# ------------------------------------------------------------------ the store
-def store_root() -> Path:
-    """The folder that holds the embedded store (absolute).
-
-    ``HSCORE_HOME`` if set; else the source checkout hscore is installed from
-    (an editable install: the folder with ``pyproject.toml`` above the package);
-    else the working directory.
-
-    Examples
-    --------
-    >>> from hscore.mlops.tracking import store_root
-    >>> store_root()                    # doctest: +SKIP
-    PosixPath('/home/me/hscore')
-    """
-    if os.environ.get("HSCORE_HOME"):
-        return Path(os.environ["HSCORE_HOME"]).expanduser().resolve()
-    checkout = Path(__file__).resolve().parents[2]     # hscore/mlops/tracking.py -> checkout
-    if (checkout / "pyproject.toml").is_file() and (checkout / "hscore").is_dir():
-        return checkout
-    return Path.cwd().resolve()
-
-
-def tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<root>/mlruns.db``.
-
-    Examples
-    --------
-    >>> from hscore.mlops.tracking import tracking_uri
-    >>> tracking_uri()                  # doctest: +SKIP
-    'sqlite:////home/me/hscore/mlruns.db'
-    """
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store_root() / DB_NAME}"
-
-
-def sqlite_path(uri: str | None = None) -> Path | None:
-    """The database file of a ``sqlite:///`` URI (``None`` for any other store).
-
-    Examples
-    --------
-    >>> from hscore.mlops.tracking import sqlite_path
-    >>> str(sqlite_path("sqlite:////data/hscore/mlruns.db"))
-    '/data/hscore/mlruns.db'
-    >>> str(sqlite_path("sqlite:///file:/data/hscore/mlruns.db?mode=ro&uri=true"))
-    '/data/hscore/mlruns.db'
-    >>> sqlite_path("http://mlflow.example:5000") is None
-    True
-    """
-    uri = uri or tracking_uri()
-    if not uri.startswith("sqlite:///"):
-        return None
-    path = uri[len("sqlite:///"):].split("?", 1)[0]
-    if path.startswith("file:"):          # sqlite:///file:/abs/path?mode=ro&uri=true
-        path = path[len("file:"):]
-    return Path(path)
-
-
-def artifact_location(uri: str | None = None, experiment: str | None = None) -> str | None:
-    """Where artifacts go: ``mlartifacts`` beside a SQLite file (``mlartifacts/<experiment>``
-    for one experiment), as a ``file://`` URI; ``None`` (the store's default) otherwise.
-
-    Examples
-    --------
-    >>> from hscore.mlops.tracking import artifact_location
-    >>> artifact_location("sqlite:////data/hscore/mlruns.db", "hscore-calibration")
-    'file:///data/hscore/mlartifacts/hscore-calibration'
-    >>> artifact_location("http://mlflow.example:5000") is None
-    True
-    """
-    db = sqlite_path(uri)
-    if db is None:
-        return None
-    root = (db.parent / ARTIFACTS_DIR).resolve()
-    return (root / _key(experiment).replace(" ", "_") if experiment else root).as_uri()
-
-
-#: For a tracking server: MLflow's defaults (7 retries with exponential backoff, a 120 s
-#: timeout per request) keep a command waiting for minutes on a server that is down.
-#: Set only when the environment does not set them already.
-HTTP_ENV_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
-
-
-def configure() -> str:
-    """Point mlflow's tracking and registry at the store and return its URI.
-
-    (mlflow records this in ``os.environ``, so child processes inherit the store.)
-    Raises ``OSError`` when a SQLite store's folder does not exist (SQLite would
-    otherwise fail later with a less helpful message). For an ``http(s)`` store it
-    sets :data:`HTTP_ENV_DEFAULTS` (one retry, 15 s timeout) unless the environment
-    sets those variables, so an unreachable server fails in seconds.
-
-    Examples
-    --------
-    >>> from hscore.mlops import tracking
-    >>> tracking.configure()            # doctest: +SKIP
-    'sqlite:////home/me/hscore/mlruns.db'
-    """
-    import mlflow
-
-    uri = tracking_uri()
-    db = sqlite_path(uri)
-    if db is not None and not db.parent.is_dir():
-        raise OSError(f"tracking store folder does not exist: {db.parent} (from {uri})")
-    if uri.lower().startswith(("http://", "https://")):
-        for name, value in HTTP_ENV_DEFAULTS.items():
-            os.environ.setdefault(name, value)
-    # One store for runs and registry. (MLFLOW_REGISTRY_URI is not read: mlflow's own
-    # set_registry_uri writes it into os.environ, so it leaks into child processes.)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return uri
-
-
-@contextlib.contextmanager
-def store_lock():
-    """Hold an exclusive lock on the SQLite store while writing to it.
-
-    SQLite serializes single statements, but an MLflow run is many of them
-    (and a fresh database runs its schema migration on first use), so two
-    processes writing at once can hit "database is locked" or a half-migrated
-    schema. Other stores (a tracking server) handle their own concurrency.
-
-    Examples
-    --------
-    >>> import mlflow                   # doctest: +SKIP
-    >>> from hscore.mlops.tracking import configure, store_lock
-    >>> with store_lock():              # doctest: +SKIP
-    ...     configure()
-    ...     with mlflow.start_run():
-    ...         mlflow.log_metric("auc", 0.91)
-    """
-    db = sqlite_path()
-    try:
-        import fcntl
-    except ImportError:     # Windows: no flock; SQLite's own locking is all there is
-        fcntl = None
-    if db is None or not db.parent.is_dir() or fcntl is None:
-        yield
-        return
-    with open(db.with_name(db.name + ".lock"), "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def ui_command(uri: str | None = None) -> str:
-    """The ``mlflow ui`` command that opens this store in the browser.
-
-    Examples
-    --------
-    >>> from hscore.mlops.tracking import ui_command
-    >>> print(ui_command("sqlite:////data/hscore/mlruns.db"))
-    mlflow ui --backend-store-uri sqlite:////data/hscore/mlruns.db --default-artifact-root file:///data/hscore/mlartifacts
-    """
-    uri = uri or tracking_uri()
-    if sqlite_path(uri) is None:
-        return f"open {uri} in a browser (a tracking server)" if uri.startswith("http") \
-            else f"mlflow ui --backend-store-uri {uri}"
-    return (f"mlflow ui --backend-store-uri {uri} "
-            f"--default-artifact-root {artifact_location(uri)}")
-
-
-def describe_store() -> str:
-    """Where the MLflow store is and the command that opens it (for the README and demo).
-
-    Examples
-    --------
-    >>> from hscore.mlops.tracking import describe_store
-    >>> print(describe_store())         # doctest: +SKIP
-    MLflow store: sqlite:////home/me/hscore/mlruns.db
-      artifacts:  file:///home/me/hscore/mlartifacts
-      open it with: mlflow ui --backend-store-uri sqlite:////home/me/hscore/mlruns.db ...
-    """
-    uri = tracking_uri()
-    lines = [f"MLflow store: {uri}"]
-    if sqlite_path(uri) is not None:
-        lines.append(f"  artifacts:  {artifact_location(uri)}")
-    lines.append(f"  open it with: {ui_command(uri)}")
-    return "\n".join(lines)
-
-
-def quiet_mlflow() -> None:
-    """Keep MLflow's logged INFO chatter ("Creating initial MLflow database tables",
-    "Validating input example ...") off the console; the CLI prints its own one-line
-    summaries.
-
-    ``import mlflow`` configures its loggers (level INFO), so it is imported first:
-    levels set before that import would be reset by it. The lines MLflow prints
-    itself ("Successfully registered model", "Created version") are not logged;
-    redirect stderr around the call that registers to keep them off.
-
-    Examples
-    --------
-    >>> import logging
-    >>> from hscore.mlops.tracking import quiet_mlflow
-    >>> quiet_mlflow()
-    >>> logging.getLogger("mlflow").getEffectiveLevel() == logging.WARNING
-    True
-    """
-    import importlib
-
-    importlib.import_module("mlflow")   # sets mlflow's logger levels; ours must come after
-
-    for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def ensure_experiment(name: str = EXPERIMENT_NAME) -> str:
-    """The experiment's id, creating it with an explicit artifact location
-    (``mlartifacts/<name>`` beside a SQLite store) if needed. Call :func:`configure` first.
-
-    Notebooks and ``experiments/`` should create their experiments with this rather than
-    ``mlflow.set_experiment``, whose default artifact location is ``./mlruns`` of the
-    working directory.
-
-    Examples
-    --------
-    >>> import mlflow                   # doctest: +SKIP
-    >>> from hscore.mlops.tracking import configure, ensure_experiment
-    >>> configure()                     # doctest: +SKIP
-    >>> exp_id = ensure_experiment("usage-vs-pulse")            # doctest: +SKIP
-    >>> with mlflow.start_run(experiment_id=exp_id):            # doctest: +SKIP
-    ...     mlflow.log_metric("delta_auc", 0.04)
-    """
-    import mlflow
-
-    exp = mlflow.get_experiment_by_name(name)
-    if exp is None:
-        return mlflow.create_experiment(name, artifact_location=artifact_location(
-            experiment=name))
-    if exp.lifecycle_stage == "deleted":
-        mlflow.MlflowClient().restore_experiment(exp.experiment_id)
-    return exp.experiment_id
-
-
-# --------------------------------------------------------------- the pyfunc
-@contextlib.contextmanager
-def _without_mlflow_hints():
-    """Silence MLflow's advice that does not apply here: the frame is typed by an explicit
-    signature (not by predict's type hints), seats is a whole number by contract, and MLflow
-    registers its local-file dataset source twice, then warns that a path is ambiguous."""
-    with warnings.catch_warnings():
-        for text in ("(?s).*[Ii]nteger column", "(?s).*type hint",
-                     "(?s).*interpreted in multiple ways"):
-            warnings.filterwarnings("ignore", message=text, category=UserWarning)
-        yield
-
-
-def pyfunc_output(scores: pd.DataFrame) -> pd.DataFrame:
-    """The scorer's frame with categoricals as plain strings (what MLflow schemas know).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from hscore.mlops.tracking import pyfunc_output
-    >>> scores = pd.DataFrame({"score": [71.5, None],
-    ...                        "band": pd.Categorical(["healthy", None])})
-    >>> out = pyfunc_output(scores)
-    >>> out["band"].tolist(), str(out["band"].dtype)
-    (['healthy', None], 'object')
-    """
-    out = scores.copy()
-    for col in ("stage", "band"):
-        if col in out.columns:
-            out[col] = out[col].astype(object).where(out[col].notna(), None)
-    return out
-
-
-#: Input columns typed by the example in the signature; every other column is numeric.
-_TYPED_INPUTS = ("account_id", "snapshot_date", "stage", "segment")
-_REQUIRED_INPUTS = {"account_id", "snapshot_date", "stage", "seats"}
-
-
-def _input_example(frame: pd.DataFrame, per_stage: int = 2) -> pd.DataFrame:
-    """A few rows of each stage (so the example exercises every stage of the config).
-
-    Whole-number columns (seats, counts) become float64: a later frame may miss values
-    in them, and an integer example would suggest they cannot be missing.
-    """
-    if "stage" in frame.columns:
-        rows = frame.groupby("stage", sort=False, observed=True).head(per_stage)
-    else:
-        rows = frame.head(per_stage * 2)
-    rows = rows.reset_index(drop=True)
-    for col in rows.columns:
-        if col not in _TYPED_INPUTS and (pd.api.types.is_integer_dtype(rows[col])
-                                         or pd.api.types.is_bool_dtype(rows[col])):
-            rows[col] = rows[col].to_numpy(dtype="float64", na_value=float("nan"))
-    return rows
-
-
-def _signature(example: pd.DataFrame, output: pd.DataFrame):
-    """Input and output schema. Only the identifying columns are required: a frame without,
-    say, the churn label or a metric still scores.
-
-    The identifying columns are typed like the example. The numeric columns (metrics,
-    seats, the label) accept any type: MLflow's ``double`` refuses ``int64`` and nullable
-    ``Int64`` columns and ``long`` refuses missing values, while the scorer reads all of
-    these (and names the column of a bad value itself), so the registered model accepts
-    every frame :class:`~hscore.scoring.scorer.HealthScorer` accepts.
-    """
-    from mlflow.models import infer_signature
-    from mlflow.types.schema import AnyType, ColSpec, Schema
-
-    with _without_mlflow_hints():
-        sig = infer_signature(example, output)
-    sig.inputs = Schema([
-        ColSpec(spec.type if spec.name in _TYPED_INPUTS else AnyType(), spec.name,
-                required=spec.name in _REQUIRED_INPUTS)
-        for spec in sig.inputs.inputs])
-    return sig
 
 
 # --------------------------------------------------------------- the run
-@dataclass
+@dataclass(frozen=True)
 class TrackingInfo:
     """Where a tracked calibration landed (what :func:`log_calibration` returns).
 
@@ -463,13 +126,6 @@ def holdout_rows(frame: pd.DataFrame, holdout) -> pd.DataFrame:
     return holdout.select(frame)
 
 
-_NAME_OK = re.compile(r"[^0-9A-Za-z_\-. /]")
-
-
-def _key(text: str) -> str:
-    return _NAME_OK.sub("_", str(text))
-
-
 def _params(result) -> dict[str, object]:
     strengths = result.strengths
     params = {
@@ -532,8 +188,9 @@ def _write_plots(result, folder: Path) -> None:
     plots.roc(result).savefig(folder / "roc.png", dpi=100)
 
 
+
 def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, register: bool = True,
-                    run_name: str | None = None, experiment: str = EXPERIMENT_NAME
+                    run_name: str | None = None, experiment: str = store.EXPERIMENT_NAME
                     ) -> TrackingInfo:
     """Log a :class:`~hscore.calibration.results.CalibrationResult` as one MLflow run and register
     its config as a new version of ``customer-health-score`` with the alias ``challenger``.
@@ -572,9 +229,9 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
       ``plots/`` (weights.png: input vs calibrated weights with CIs, calibration_curve.png,
       roc.png; one panel per stage) and
       ``holdout/snapshots.parquet`` (the labelled snapshots on or after the holdout start:
-      the window :func:`hscore.mlops.registry.promote` scores challenger and champion on);
-    - the registered model: a models-from-code pyfunc (:mod:`hscore.mlops.pyfunc_model`) whose only
-      artifact is ``config.yaml``, with signature and input example.
+      the window :func:`hscore.mlops.promotion.promote` scores challenger and champion on);
+    - the registered model (:func:`hscore.mlops.model.register`): a models-from-code pyfunc
+      whose only artifact is ``config.yaml``, with signature and input example.
 
     Examples
     --------
@@ -589,8 +246,6 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
     """
     import mlflow
 
-    from hscore.scoring.scorer import HealthScorer
-
     cfg = result.config
     window = cfg.provenance.data_window
     data_hash = file_sha256(snapshots_path) if snapshots_path else frame_sha256(frame)
@@ -598,9 +253,9 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
     holdout = holdout_rows(frame, result.holdout)
 
     # Reach the store first: an unreachable or read-only store fails before the work below.
-    with store_lock():
-        uri = configure()
-        exp_id = ensure_experiment(experiment)
+    with store.opened(create=True, lock=True):
+        uri = store.tracking_uri()
+        exp_id = store.ensure_experiment(experiment)
 
     with tempfile.TemporaryDirectory(prefix="hscore-run-") as tmp:
         folder = Path(tmp)
@@ -609,20 +264,18 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
         _write_tables(result, folder / "calibration")
         _write_plots(result, folder / "plots")
         holdout.to_parquet(folder / HOLDOUT_ARTIFACT, index=False)
-        example = _input_example(frame)
-        signature = _signature(example, pyfunc_output(HealthScorer(cfg).score(example)))
-        with _without_mlflow_hints():
+        with model.without_mlflow_hints():
             dataset = mlflow.data.from_pandas(
                 frame, source=data_path if snapshots_path else None,
                 targets="churned" if "churned" in frame else None,
                 name=Path(snapshots_path).name if snapshots_path else "snapshots")
 
-        with store_lock():
+        with store.opened(create=True, lock=True) as client:
             name = run_name or f"calibrate {result.base_config.name}"
             with mlflow.start_run(experiment_id=exp_id, run_name=name) as run:
                 run_id = run.info.run_id
                 mlflow.log_params(_params(result))
-                with _without_mlflow_hints():      # the dataset's schema is made here
+                with model.without_mlflow_hints():      # the dataset's schema is made here
                     mlflow.log_input(dataset, context="calibration")
                 mlflow.set_tags({
                     "data.path": data_path,
@@ -639,49 +292,20 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
                 mlflow.log_artifact(str(folder / HOLDOUT_ARTIFACT), artifact_path="holdout")
                 version = None
                 if register:
-                    version = _register(result, folder, example, signature, run_id, data_hash)
+                    tags = {"run_id": run_id, "input_config": result.base_config.name,
+                            "holdout_from": str(result.holdout_from.date()),
+                            "horizon_days": str(result.horizon_days), "data.sha256": data_hash}
+                    version = model.register(client, cfg, folder / "calibration" / "config.yaml",
+                                             frame, tags, result.quality)
                     mlflow.set_tag("registered_version", version)
     return TrackingInfo(run_id, version, uri, exp_id)
-
-
-def _register(result, folder: Path, example, signature, run_id: str, data_hash: str) -> str:
-    import mlflow
-    from mlflow import MlflowClient
-
-    from hscore import __version__
-
-    with _without_mlflow_hints():
-        info = mlflow.pyfunc.log_model(
-            name="health_score",
-            python_model=str(PYFUNC_CODE),
-            artifacts={"config": str(folder / "calibration" / "config.yaml")},
-            signature=signature,
-            input_example=example,
-            registered_model_name=MODEL_NAME,
-            # hscore is the model's code; pinning it (not inferring) keeps logging fast.
-            pip_requirements=[f"hscore=={__version__}", "numpy", "pandas", "pyyaml",
-                              "pydantic"],
-        )
-    version = str(info.registered_model_version)
-    client = MlflowClient()
-    client.set_registered_model_alias(MODEL_NAME, "challenger", version)
-    tags = {"run_id": run_id, "input_config": result.base_config.name,
-            "holdout_from": str(result.holdout_from.date()),
-            "horizon_days": str(result.horizon_days), "data.sha256": data_hash}
-    q = result.quality
-    for _, r in q[q["model"] == "calibrated"].iterrows():
-        if pd.notna(r["auc"]):
-            tags[f"holdout_auc.{_key(r['stage'])}"] = f"{r['auc']:.4f}"
-    for k, v in tags.items():
-        client.set_model_version_tag(MODEL_NAME, version, k, v)
-    return version
 
 
 def load_holdout(run_id: str) -> pd.DataFrame:
     """The holdout snapshots a calibration run logged (``holdout/snapshots.parquet``).
 
     Raises MLflow's own error when the run or the artifact does not exist
-    (:func:`hscore.mlops.registry.comparison_window` turns it into an ``HScoreError``).
+    (:func:`hscore.mlops.promotion.comparison_window` turns it into an ``HScoreError``).
 
     Examples
     --------
@@ -692,8 +316,7 @@ def load_holdout(run_id: str) -> pd.DataFrame:
     """
     import mlflow
 
-    configure()
-    with tempfile.TemporaryDirectory(prefix="hscore-holdout-") as tmp:
+    with store.opened(), tempfile.TemporaryDirectory(prefix="hscore-holdout-") as tmp:
         local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=HOLDOUT_ARTIFACT,
                                                     dst_path=tmp)
         return pd.read_parquet(local)
