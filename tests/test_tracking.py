@@ -258,7 +258,7 @@ def test_new_version_is_registered_as_challenger(client, tracked, result):
     assert v.tags["holdout_from"] == str(result.holdout_from.date())
     auc = result.quality.query("stage == 'maturity' and model == 'calibrated'")["auc"].iloc[0]
     assert float(v.tags["holdout_auc.maturity"]) == pytest.approx(auc, abs=5e-5)
-    pooled = result.quality_.query("stage == 'all' and model == 'calibrated'")["auc"].iloc[0]
+    pooled = result.quality.query("stage == 'all' and model == 'calibrated'")["auc"].iloc[0]
     assert float(v.tags["holdout_auc.all"]) == pytest.approx(pooled, abs=5e-5)
 
 
