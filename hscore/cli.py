@@ -149,8 +149,9 @@ def _track(result, frame, args) -> int:
     import io
 
     from hscore.config import save_config
-    from hscore.mlops.tracking import (MODEL_NAME, describe_store, log_calibration, quiet_mlflow,
-                                 tracking_uri)
+    from hscore.mlops.model import MODEL_NAME
+    from hscore.mlops.store import describe_store, quiet_mlflow, tracking_uri
+    from hscore.mlops.tracking import log_calibration
 
     quiet_mlflow()
     chatter = io.StringIO()   # MLflow prints "Created version ..." on its own; we print ours
@@ -216,7 +217,7 @@ def _add_export(sub) -> None:
 
 def _run_export(args) -> int:
     from hscore.mlops.export import describe_export, export_config
-    from hscore.mlops.tracking import quiet_mlflow
+    from hscore.mlops.store import quiet_mlflow
 
     quiet_mlflow()
     path = export_config(args.model, args.out)
@@ -244,7 +245,7 @@ def _add_promote(sub) -> None:
 
 def _run_promote(args) -> int:
     from hscore.mlops.registry import promote
-    from hscore.mlops.tracking import quiet_mlflow
+    from hscore.mlops.store import quiet_mlflow
 
     quiet_mlflow()
     result = promote(args.version, tolerance=args.tolerance, force=args.force,
@@ -282,7 +283,7 @@ def _store_paths() -> tuple[dict[str, Path], dict[str, Path]]:
     (and its journal, WAL and lock files) and the artifacts folder, or a file store's folder."""
     from urllib.parse import unquote, urlparse
 
-    from hscore.mlops.tracking import artifact_location, sqlite_path, tracking_uri
+    from hscore.mlops.store import artifact_location, sqlite_path, tracking_uri
 
     uri = tracking_uri()
     db = sqlite_path(uri)
@@ -327,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not type(err).__module__.startswith("mlflow"):
             raise
         # The store itself failed (unreachable server, read-only or damaged database).
-        from hscore.mlops.tracking import tracking_uri
+        from hscore.mlops.store import tracking_uri
 
         text = " ".join(str(getattr(err, "message", err)).split())[:300]
         print(f"error: MLflow store {tracking_uri()}: {text}", file=sys.stderr)
