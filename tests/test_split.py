@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hscore.calibration.split import Holdout, HoldoutKind, choose_holdout
+from hscore.calibration.split import Holdout, HoldoutKind, choose_holdout, held_out_accounts
 from hscore.errors import HScoreError
 
 DATES = pd.date_range("2024-01-01", "2024-12-01", freq="MS")
@@ -149,11 +149,19 @@ def test_a_start_and_another_kind_together_is_an_error():
         choose_holdout("2024-08-01", _days(DATES), 30, kind="accounts")
 
 
-def test_an_account_draw_that_leaves_one_side_empty_is_an_error():
-    with pytest.raises(HScoreError, match=r"^holdout: the account holdout .* of 1 accounts.*"
-                                          r"use --holdout none"):
-        choose_holdout(None, _days([DATES[0]] * 3), 30, accounts=np.array(["a"] * 3),
-                       kind="accounts")
+def test_an_account_draw_that_leaves_one_side_empty_is_an_error_that_says_what_works():
+    days = _days([DATES[0]] * 3)
+    with pytest.raises(HScoreError, match=r"^holdout: an account holdout needs two accounts or "
+                                          r"more; the labelled rows hold 1; use --holdout none"):
+        choose_holdout(None, days, 30, accounts=np.array(["a"] * 3), kind="accounts")
+    three = np.array(["a", "b", "c"])
+    seeds = [s for s in range(20) if not held_out_accounts(three, 0.2, s).any()]
+    with pytest.raises(HScoreError, match=r"^holdout: the account holdout \(about 20% of 3 "
+                                          r"accounts, seed \d+\) holds out no account; use "
+                                          r"another --seed \(seed\) or --holdout none"):
+        choose_holdout(None, days, 30, accounts=three, kind="accounts", seed=seeds[0])
+    works = next(s for s in range(20) if 0 < held_out_accounts(three, 0.2, s).sum() < 3)
+    assert choose_holdout(None, days, 30, accounts=three, kind="accounts", seed=works).seed == works
 
 
 def test_account_and_no_holdouts_are_recorded_and_read_back():

@@ -286,10 +286,14 @@ def _account_holdout(horizon_days: int, share: float, seed: int, accounts, note=
     if accounts is not None:
         ids = pd.unique(pd.Series(np.asarray(accounts, dtype=object)).map(str))
         held = int(held_out_accounts(ids, share, seed).sum())
+        if len(ids) < 2:
+            raise HScoreError(f"holdout: an account holdout needs two accounts or more; the "
+                              f"labelled rows hold {len(ids)}; use --holdout none (no "
+                              "evaluation)")
         if held == 0 or held == len(ids):
             side = "no" if held == 0 else "every"
             raise HScoreError(
                 f"holdout: the account holdout (about {share:.0%} of {len(ids)} accounts, "
-                f"seed {seed}) holds out {side} account; use --holdout none (no evaluation)"
-                f"{', or a larger holdout_share' if held == 0 else ''}, or another seed")
+                f"seed {seed}) holds out {side} account; use another --seed (seed) or "
+                "--holdout none (no evaluation)")
     return holdout

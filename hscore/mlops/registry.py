@@ -261,8 +261,8 @@ def comparison_window(version, cfg: Config | None = None, snapshots=None
                               "--snapshots") from None
         source = f"runs:/{version.run_id}/{HOLDOUT_ARTIFACT}"
     if window.empty:
-        raise HScoreError(f"snapshots: no labelled snapshot on or after the holdout start "
-                          f"{start.date()} in {source}")
+        raise HScoreError(f"snapshots: no labelled snapshot in the {holdout.describe()} "
+                          f"in {source}")
     return window, start, source
 
 
@@ -411,6 +411,19 @@ class PromotionResult:
                 + (f"<ul>{notes}</ul>" if notes else ""))
 
 
+def _refit_note(challenger, chal_cfg: Config, window: pd.DataFrame) -> str | None:
+    """A challenger whose exported weights were refitted on every labelled row (the
+    calibration's ``exported_fit: all``) has seen the labels of its own holdout."""
+    prov = chal_cfg.provenance
+    seen = prov and prov.exported_fit == "all" and prov.data_window and prov.data_window.holdout
+    if not seen or not (pd.to_datetime(window["snapshot_date"]) <= pd.Timestamp(seen[1])).any():
+        return None
+    return (f"note: challenger v{challenger.version} was refitted on every labelled row up to "
+            f"{seen[1]} (exported_fit: all), rows of this window included: its figures here "
+            "are optimistic; compare on later snapshots (--snapshots) or calibrate with "
+            "--refit train")
+
+
 def _overlap_note(champion, champ_cfg: Config, start: pd.Timestamp) -> str | None:
     window = champ_cfg.provenance and champ_cfg.provenance.data_window
     train, horizon = (window.train, window.horizon_days) if window else (None, None)
@@ -479,11 +492,11 @@ def promote(version=None, *, tolerance: float = DEFAULT_TOLERANCE, force: bool =
     chal_cfg = version_config(challenger)
     window, start, source = comparison_window(challenger, chal_cfg, snapshots)
     configs = {"challenger": chal_cfg}
-    notes: list[str] = []
+    notes: list[str] = [n for n in [_refit_note(challenger, chal_cfg, window)] if n]
     if champion is not None and str(champion.version) != str(challenger.version):
         champ_cfg = version_config(champion)
         configs["champion"] = champ_cfg
-        note = _overlap_note(champion, champ_cfg, start)
+        note = _overlap_note(champion, champ_cfg, start) if start is not None else None
         if note:
             notes.append(note)
     try:
@@ -522,7 +535,9 @@ def promote(version=None, *, tolerance: float = DEFAULT_TOLERANCE, force: bool =
 
     result = PromotionResult(str(challenger.version),
                              str(champion.version) if champion else None,
-                             decision, promoted, table, str(start.date()), span, source,
+                             decision, promoted, table,
+                             str(start.date()) if start is not None else "(account holdout)",
+                             span, source,
                              tolerance, notes)
     _record(client, challenger, champion, result)
     return result
