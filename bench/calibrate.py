@@ -160,7 +160,7 @@ def _worker(path: str, n_bootstrap: int, seed: int, profile: bool, queue) -> Non
         "peak_mb": peak, "timings": estimator.timings_,
         "strengths": result.chosen_strength,
         "events": {s: f.counts.n_events for s, f in result.fits.items()},
-        "bootstrap_ok": {s: (0 if f.estimate.draws is None else len(f.estimate.draws))
+        "bootstrap_ok": {s: (0 if f.exported.draws is None else len(f.exported.draws))
                          for s, f in result.fits.items()},
         "auc": float(result.quality.set_index(["stage", "model"]).loc[("all", "calibrated"),
                                                                      "auc"]),

@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             end = start + pd.DateOffset(months=3)
             window = frame[frame["snapshot_date"] < end].reset_index(drop=True)
             base = (champion_config(tmp) if args.start_from == "champion" else "lifecycle")
-            result, notes = calibrate_quiet(window, base, holdout_from=start,
+            # refit "train": the challenger must not have seen the quarter it is judged on
+            result, notes = calibrate_quiet(window, base, holdout_from=start, refit="train",
                                             horizon_days=horizon, n_bootstrap=args.bootstrap,
                                             seed=args.seed)
             info = tracking.log_calibration(result, frame=window,

@@ -91,9 +91,18 @@ def _add_calibrate(sub) -> None:
     p = sub.add_parser("calibrate", help="learn per-stage weights from churn history")
     p.add_argument("--snapshots", required=True, help="snapshot table with churned, .csv/.parquet")
     p.add_argument("--config", default="lifecycle", help="starting config (default: lifecycle)")
-    p.add_argument("--holdout-from", help="first day of the out-of-time holdout (YYYY-MM-DD)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--holdout-from", help="first day of the out-of-time holdout (YYYY-MM-DD)")
+    which.add_argument("--holdout", choices=("accounts", "none"),
+                       help="accounts: an account-grouped random holdout (chosen by itself, with "
+                            "a notice, when the data span too little time for an out-of-time "
+                            "one); none: no evaluation, every labelled row trains")
+    p.add_argument("--refit", choices=("all", "train"), default="all",
+                   help="exported weights: all = refitted on every labelled row after the "
+                        "holdout evaluation (default); train = the validated train-window fit")
     p.add_argument("--horizon-days", type=_POSITIVE, help="label horizon (default: the config's)")
     p.add_argument("--out", required=True, help="write the calibrated config (YAML) here")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--bootstrap", type=_COUNT, default=200, help="account-bootstrap resamples")
     p.add_argument("--strengths", type=_strengths,
                    help="penalty strengths tried by cross-validation, comma-separated "
@@ -125,15 +134,16 @@ def _run_calibrate(args) -> int:
     from hscore.scoring.snapshots import read_snapshots
 
     frame = read_snapshots(args.snapshots)
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, _progress(args):
         warnings.simplefilter("always")
         result = calibrate(frame, args.config, holdout_from=args.holdout_from,
+                           holdout=args.holdout, refit=args.refit,
                            horizon_days=args.horizon_days, n_bootstrap=args.bootstrap,
                            strengths=args.strengths, seed=args.seed)
     print_warnings(caught, file=sys.stderr)
     save_config(result.config, args.out)
-    result.print_summary(warnings=False)    # printed on stderr above
-    print(f"wrote calibrated config to {args.out}")
+    result.print_summary(warnings=False)    # printed on stderr above; first line: the horizon
+    print(f"wrote calibrated config to {args.out} (exported fit: {result.refit})")
     if args.no_track:
         return 0
     return _track(result, frame, args)
@@ -186,7 +196,15 @@ def _add_compare(sub) -> None:
                    help="paired account-bootstrap resamples for the ΔAUC CI")
     p.add_argument("--horizon-days", type=_POSITIVE, help="label horizon (default: the config's)")
     p.add_argument("--seed", type=_SEED, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(run=_run_compare)
+
+
+def _progress(args):
+    """The progress reporter of a long command: phases on stderr unless --quiet."""
+    from hscore import progress
+
+    return progress.reporting(progress.Silent() if args.quiet else progress.Progress())
 
 
 def _run_compare(args) -> int:
@@ -196,13 +214,13 @@ def _run_compare(args) -> int:
     from hscore.scoring.snapshots import read_snapshots
 
     frame = read_snapshots(args.snapshots)
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, _progress(args):
         warnings.simplefilter("always")
         result = compare(frame, args.config, args.stage, args.a, args.b,
                          n_bootstrap=args.bootstrap, seed=args.seed,
                          horizon_days=args.horizon_days)
     print_warnings(caught, file=sys.stderr)
-    result.print_summary(warnings=False)    # printed on stderr above
+    result.print_summary(warnings=False)    # printed on stderr above; first line: the horizon
     return 0
 
 

@@ -104,7 +104,7 @@ class ResultDisplay:
         return self._text(self.decimals, True)
 
     def _repr_html_(self) -> str:
-        parts = [f"<h4>{html.escape(self._header())}</h4>"]
+        parts = [f"<h4>{'<br>'.join(map(html.escape, self._header().splitlines()))}</h4>"]
         for sec in self._sections():
             if sec.caption:
                 parts.append(f"<p><i>{html.escape(sec.caption)}</i></p>")

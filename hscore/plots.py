@@ -249,13 +249,13 @@ def calibration_curve(result, *, stage: str | None = None):
         ax.set_title(f"{name}: {hold.n_events} churn events in {hold.n_rows} "
                      "holdout snapshots", fontsize=9.5)
         ax.legend(fontsize=7.5, loc="upper left")
-    fig.suptitle(f"Calibration on the holdout (from {_holdout_date(result)}): "
-                 "predicted vs observed churn")
+    fig.suptitle(f"Calibration on the {_holdout_date(result)}: predicted vs observed churn")
     return fig
 
 
 def _holdout_date(result) -> str:
-    return str(result.holdout_from.date())
+    """The holdout in words: its kind and start, or share of accounts."""
+    return result.holdout.describe()
 
 
 def roc(result, *, stage: str | None = None):
@@ -294,8 +294,7 @@ def roc(result, *, stage: str | None = None):
         ax.set_title(f"{name}: {hold.n_events} churn events in {hold.n_rows} "
                      "holdout snapshots", fontsize=9.5)
         ax.legend(fontsize=7.5, loc="lower right")
-    fig.suptitle(f"ROC on the holdout (from {_holdout_date(result)}), "
-                 f"{_horizon(result)} churn")
+    fig.suptitle(f"ROC on the {_holdout_date(result)}, {_horizon(result)} churn")
     return fig
 
 

@@ -88,6 +88,13 @@ def train_xy(frame, fit):
     return rows[list(fit.layout.metrics)].to_numpy(), rows["churned"].to_numpy()
 
 
+def labelled_xy(frame, fit):
+    """Every labelled row of the fit's stage (training, holdout and straddling): the rows of
+    the refit that the exported weights come from."""
+    rows = frame[(frame["stage"] == fit.cell.stage) & frame["churned"].notna()]
+    return rows[list(fit.layout.metrics)].to_numpy(), rows["churned"].to_numpy()
+
+
 @pytest.fixture(scope="module")
 def frame():
     return make_frame()
@@ -123,8 +130,21 @@ def test_zero_strength_is_the_plain_logistic_fit_when_no_bound_is_active(frame):
         np.testing.assert_allclose(fit.estimate.coef, -ref.params[1:], atol=1e-4)
         assert fit.estimate.intercept == pytest.approx(ref.params[0], abs=1e-4)
         np.testing.assert_allclose(fit.estimate.weights, fit.estimate.coef / fit.estimate.coef.sum(), rtol=1e-12)
+        # The exported weights: the same (unpenalized) model on every labelled row.
+        X, y = labelled_xy(frame, fit)
+        ref = sm.Logit(y, sm.add_constant(X)).fit(disp=0)
+        assert fit.exported is fit.refit and len(y) == fit.counts.n_labelled > fit.counts.n_rows
+        np.testing.assert_allclose(fit.refit.coef, -ref.params[1:], atol=1e-4)
+        assert fit.refit.intercept == pytest.approx(ref.params[0], abs=1e-4)
         exported = res.config.stages[s].metric_weights()
+        np.testing.assert_allclose([exported[m] for m in fit.layout.metrics], fit.refit.weights, atol=1e-12)
+    trained = fit_quietly(frame, strengths=[0.0], n_bootstrap=0, refit="train")
+    for s, fit in trained.fits.items():
+        exported = trained.config.stages[s].metric_weights()
         np.testing.assert_allclose([exported[m] for m in fit.layout.metrics], fit.estimate.weights, atol=1e-12)
+        np.testing.assert_array_equal(fit.refit.weights, res.fits[s].refit.weights)
+    assert (res.config.provenance.exported_fit, trained.config.provenance.exported_fit) == \
+        ("all", "train")
 
 
 def test_zero_strength_with_an_active_bound_matches_bounded_lbfgsb():
@@ -184,22 +204,27 @@ def test_unfitted_estimator_says_what_to_call_first():
 def test_derived_quantities_are_computed_from_the_per_stage_fits(result):
     """Every derived quantity equals its recomputation from the fits' records."""
     assert result.chosen_strength == {s: f.estimate.strength for s, f in result.fits.items()}
-    assert result.probability_mapping == {s: f.estimate.probability
+    assert result.probability_mapping == {s: f.refit.probability
                                           for s, f in result.fits.items()}
     assert result.n_censored == sum(f.counts.n_censored for f in result.fits.values())
     assert result.n_straddling == sum(f.counts.n_straddling for f in result.fits.values())
     assert (result.horizon_days, result.holdout_from) == (30, pd.Timestamp(HOLDOUT))
     per_stage = pd.concat([f.holdout.quality for f in result.fits.values()], ignore_index=True)
-    pd.testing.assert_frame_equal(result.quality.iloc[:len(per_stage)], per_stage)
+    pd.testing.assert_frame_equal(result.quality.iloc[:len(per_stage)].drop(columns="holdout"),
+                                  per_stage)
+    assert (result.quality["holdout"] == "out_of_time").all()
     assert list(result.quality["stage"].iloc[len(per_stage):]) == ["all"] * 3
     for s, fit in result.fits.items():
         assert fit.estimate.strength in fit.cv.table["strength"].tolist()
         part = result.summary().query("stage == @s")
-        np.testing.assert_array_equal(part["weight"], fit.estimate.weights)
-        np.testing.assert_array_equal(part["ci_low"], fit.estimate.ci[:, 0])
+        np.testing.assert_array_equal(part["weight"], fit.refit.weights)
+        np.testing.assert_array_equal(part["ci_low"], fit.refit.ci[:, 0])
+        np.testing.assert_array_equal(part["weight_all"], fit.refit.weights)
+        np.testing.assert_array_equal(part["weight_train"], fit.estimate.weights)
+        assert fit.estimate.ci is None            # only the exported fit is bootstrapped
         comp = result.component_summary().query("stage == @s")
         np.testing.assert_allclose(comp["weight"], [
-            fit.estimate.weights[np.array(fit.layout.component_of) == c].sum()
+            fit.refit.weights[np.array(fit.layout.component_of) == c].sum()
             for c in range(len(fit.layout.components))], rtol=1e-15)
     assert result.train_window == (pd.Timestamp("2024-01-01"), pd.Timestamp("2024-07-01"))
 
@@ -240,20 +265,20 @@ def test_bootstrap_cis_are_reproducible_and_configurable(frame):
     b = fit_quietly(frame, n_bootstrap=25, seed=5)
     c = fit_quietly(frame, n_bootstrap=25, seed=6)
     for s in a.fits:
-        assert a.fits[s].estimate.draws.shape == (25, 3)
-        np.testing.assert_array_equal(a.fits[s].estimate.ci, b.fits[s].estimate.ci)
-        assert not np.array_equal(a.fits[s].estimate.ci, c.fits[s].estimate.ci)
-        ci = a.fits[s].estimate.ci
+        assert a.fits[s].exported.draws.shape == (25, 3)
+        np.testing.assert_array_equal(a.fits[s].exported.ci, b.fits[s].exported.ci)
+        assert not np.array_equal(a.fits[s].exported.ci, c.fits[s].exported.ci)
+        ci = a.fits[s].exported.ci
         assert np.all(ci[:, 0] <= ci[:, 1])
         # same weights whatever the bootstrap: it only adds CIs
-        np.testing.assert_array_equal(a.fits[s].estimate.weights, c.fits[s].estimate.weights)
+        np.testing.assert_array_equal(a.fits[s].exported.weights, c.fits[s].exported.weights)
     pd.testing.assert_frame_equal(a.quality, b.quality)
 
 
 def test_probability_mapping_is_the_logistic_fit_of_churn_on_the_calibrated_score(frame, result):
     for s, fit in result.fits.items():
-        X, y = train_xy(frame, fit)
-        score = 100 * X @ fit.estimate.weights
+        X, y = labelled_xy(frame, fit)           # the exported fit's rows: every labelled one
+        score = 100 * X @ fit.refit.weights
         ref = sm.Logit(y, sm.add_constant(score)).fit(disp=0)
         prob = result.config.stages[s].probability
         assert prob.intercept == pytest.approx(ref.params[0], abs=1e-6)
@@ -284,6 +309,11 @@ def test_counts_of_snapshots_accounts_events_and_censored(frame, result):
 
 def test_holdout_quality_matches_scikit_learn_for_all_three_models(frame, result):
     base = make_config()
+    # The holdout judges the train-window fit: the config that ships it (refit "train") scores
+    # the holdout as the "calibrated" rows say; the refit changes nothing in the evaluation.
+    trained = fit_quietly(frame, n_bootstrap=30, seed=3, refit="train")
+    pd.testing.assert_frame_equal(trained.quality, result.quality)
+    result = trained
     for s, fit in result.fits.items():
         hold = frame.iloc[fit.holdout.rows]
         y = hold["churned"].to_numpy()
@@ -364,16 +394,16 @@ def test_scoring_with_the_calibrated_config_ranks_like_the_fitted_model(frame, r
     for s, fit in result.fits.items():
         hold = frame.iloc[fit.holdout.rows]
         X = hold[list(fit.layout.metrics)].to_numpy()
-        eta = fit.estimate.linear_predictor(X)                      # a - X b: churn risk
+        eta = fit.exported.linear_predictor(X)                      # a - X b: churn risk
         score = HealthScorer(result.config).score(hold, trend=False)["score"].to_numpy()
         np.testing.assert_array_equal(rankdata(-score), rankdata(eta))
-        np.testing.assert_allclose(fit.estimate.intercept - fit.estimate.coef.sum() * score / 100, eta,
+        np.testing.assert_allclose(fit.exported.intercept - fit.exported.coef.sum() * score / 100, eta,
                                    atol=1e-10)
 
 
 def test_holdout_is_scored_by_the_calibrated_config_when_metrics_are_missing():
     frame = make_frame(missing_rate=0.15, seed=4)
-    res = fit_quietly(frame, n_bootstrap=0)
+    res = fit_quietly(frame, n_bootstrap=0, refit="train")   # the config of the judged fit
     input_scored = HealthScorer(make_config()).score(frame, trend=False)["score"].notna()
     for s, fit in res.fits.items():
         hold = frame.iloc[fit.holdout.rows]
@@ -455,7 +485,8 @@ def test_bootstrap_resamples_whole_accounts(frame):
         assert twice.fits[s].counts.n_rows == 2 * fit.counts.n_rows
         assert twice.fits[s].estimate.strength == fit.estimate.strength
         np.testing.assert_allclose(twice.fits[s].estimate.weights, fit.estimate.weights, atol=1e-7)
-        np.testing.assert_allclose(twice.fits[s].estimate.ci, fit.estimate.ci, atol=1e-4)
+        np.testing.assert_allclose(twice.fits[s].exported.weights, fit.exported.weights, atol=1e-7)
+        np.testing.assert_allclose(twice.fits[s].exported.ci, fit.exported.ci, atol=1e-4)
 
 
 def test_cross_validation_pulls_each_fold_toward_its_own_k(frame, result):
@@ -486,7 +517,7 @@ def thin_s2_frame():
 
 def test_pooled_rows_compare_every_model_on_the_same_rows(result):
     frame = thin_s2_frame()
-    res = fit_quietly(frame, n_bootstrap=0)
+    res = fit_quietly(frame, n_bootstrap=0, refit="train")   # the config of the judged fit
     assert res.fits["s2"].status is Status.THIN_DATA and res.fits["s2"].reference is None
     q = res.quality.set_index(["stage", "model"])
     held = sum(f.holdout.n_rows for f in res.fits.values())
@@ -512,8 +543,9 @@ def test_weights_fixed_at_the_input_report_no_ci_not_a_zero_width_one():
     res = fit_quietly(thin_s2_frame(), n_bootstrap=10)
     kept, fitted = res.fits["s2"], res.fits["s1"]
     assert kept.estimate.ci is None and kept.estimate.component_ci is None
-    assert fitted.estimate.ci.shape == (3, 2) and np.all(fitted.estimate.ci[:, 1]
-                                                        > fitted.estimate.ci[:, 0])
+    assert fitted.exported.ci.shape == (3, 2) and np.all(fitted.exported.ci[:, 1]
+                                                        > fitted.exported.ci[:, 0])
+    assert kept.refit is None and kept.exported is kept.estimate
     table = res.summary()
     ci = table[["ci_low", "ci_high"]]
     assert ci[table["stage"] == "s2"].isna().all().all()
@@ -524,9 +556,9 @@ def test_weights_fixed_at_the_input_report_no_ci_not_a_zero_width_one():
     for j, w in enumerate(kept.layout.input_weights):
         line = next(x for x in lines if f" m{4 + j} " in x)
         assert line.endswith(f"{w:.3f} -> {w:.3f} (fixed at the input weights; no bootstrap CI)")
-    for j, (lo, hi) in enumerate(fitted.estimate.ci):
+    for j, (lo, hi) in enumerate(fitted.exported.ci):
         line = next(x for x in lines if f" m{1 + j} " in x)
-        assert line.endswith(f"[{lo:.3f}, {hi:.3f}]")
+        assert f"[{lo:.3f}, {hi:.3f}]  (train fit {fitted.estimate.weights[j]:.3f})" in line
 
 
 def test_infinite_strength_reports_no_ci_and_no_bootstrap_no_note(frame):
@@ -556,10 +588,10 @@ def _assert_finite(res, tmp_path):
     path = save_config(res.config, tmp_path / "config.yaml")
     assert load_config(path) == res.config
     for fit in res.fits.values():
-        assert np.all(np.isfinite(fit.estimate.weights)) and fit.estimate.weights.sum() == pytest.approx(1.0)
+        assert np.all(np.isfinite(fit.exported.weights)) and fit.exported.weights.sum() == pytest.approx(1.0)
         # A stage kept at the input weights has no CI at all (not a zero-width one).
         kept = fit.status.kept_input
-        assert (fit.estimate.ci is None) if kept else np.all(np.isfinite(fit.estimate.ci))
+        assert (fit.exported.ci is None) if kept else np.all(np.isfinite(fit.exported.ci))
     for stage in res.config.stages.values():
         assert all(np.isfinite(w) for w in stage.metric_weights().values())
 
@@ -691,6 +723,8 @@ def test_never_measured_metric_warns_and_is_held(frame, tmp_path):
 BAD_PARAMETERS = [
     ("base_config", 3, "a Config, a shipped default's name or a path"),
     ("holdout_from", "soon", "a date"), ("holdout_from", 20240801, "a date"),
+    ("holdout", "random", "one of 'out_of_time', 'accounts', 'none'"),
+    ("refit", "both", "one of 'all', 'train'"), ("refit", None, "one of 'all', 'train'"),
     ("horizon_days", 0, "a whole number >= 1"), ("horizon_days", 1.5, "a whole number >= 1"),
     ("horizon_days", True, "a whole number >= 1"),
     ("strengths", [-1.0], "penalty strengths >= 0"), ("strengths", [], "penalty strengths"),
@@ -772,7 +806,8 @@ def test_the_same_rows_in_any_order_calibrate_to_the_same_config():
     assert a.config.stages == b.config.stages                 # weights and probability
     for s in a.fits:
         np.testing.assert_array_equal(a.fits[s].estimate.weights, b.fits[s].estimate.weights)
-        np.testing.assert_array_equal(a.fits[s].estimate.ci, b.fits[s].estimate.ci)
+        np.testing.assert_array_equal(a.fits[s].exported.weights, b.fits[s].exported.weights)
+        np.testing.assert_array_equal(a.fits[s].exported.ci, b.fits[s].exported.ci)
     pd.testing.assert_frame_equal(a.quality, b.quality, check_exact=True)
     assert a.config.provenance.model_dump(exclude={"created"}) == \
         b.config.provenance.model_dump(exclude={"created"})

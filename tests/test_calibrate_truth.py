@@ -71,7 +71,7 @@ def test_maturity_usage_beats_pulse_as_in_the_truth(shifted):
     w = pd.Series(result.config.stages["maturity"].metric_weights())
     assert w["feature_adoption_rate"] > 0.25 and w["csm_pulse"] < 0.05
     fit = result.fits["maturity"]
-    ci = dict(zip(fit.layout.metrics, fit.estimate.ci))
+    ci = dict(zip(fit.layout.metrics, fit.exported.ci))     # the exported fit's CIs
     assert ci["feature_adoption_rate"][0] > ci["csm_pulse"][1]
 
 

@@ -23,11 +23,12 @@ def files(tmp_path_factory):
     return folder, frame
 
 
-def _run(files, *extra, snapshots="snapshots.csv"):
+def _run(files, *extra, snapshots="snapshots.csv", quiet=True):
     folder, _ = files
     return main(["calibrate", "--snapshots", str(folder / snapshots), "--config",
                  str(folder / "hand.yaml"), "--out", str(folder / "out.yaml"),
-                 "--holdout-from", HOLDOUT, "--bootstrap", "15", "--no-track", *extra])
+                 "--holdout-from", HOLDOUT, "--bootstrap", "15", "--no-track",
+                 *(["--quiet"] if quiet else []), *extra])
 
 
 def test_cli_writes_the_same_config_as_the_api_and_prints_the_weights(files, capsys):
@@ -82,7 +83,7 @@ def test_cli_holdout_outside_the_data(files, capsys):
     folder, _ = files
     code = main(["calibrate", "--snapshots", str(folder / "snapshots.csv"), "--config",
                  str(folder / "hand.yaml"), "--out", str(folder / "out.yaml"),
-                 "--holdout-from", "2030-01-01", "--no-track"])
+                 "--holdout-from", "2030-01-01", "--no-track", "--quiet"])
     assert code == 2
     assert _one_error_line(capsys).startswith("error: holdout_from: 2030-01-01 is outside the "
                                               "labelled data")
@@ -116,3 +117,59 @@ def test_cli_prints_each_warning_once(files, capsys):
     for line in expected:
         assert captured.err.count(line) == 1, line
         assert line not in captured.out
+
+
+def test_cli_shows_progress_on_stderr_and_the_horizon_first_on_stdout(files, capsys):
+    assert _run(files, quiet=False) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[0] == ("churned = churn within 30 days after the snapshot "
+                                            "(label_horizon_days of 'hand')")
+    err = captured.err.splitlines()
+    for line in ("design ...", "cross-validation s1 ...", "bootstrap s1 15/15",
+                 "evaluation s2 ...", "evaluation (all stages) ..."):
+        assert line in err, line
+    assert _run(files) == 0                                      # --quiet
+    assert not [x for x in capsys.readouterr().err.splitlines() if not x.startswith("warning")]
+
+
+def test_cli_bad_data_after_progress_ends_with_the_one_error_line(files, capsys):
+    """Without --quiet the phases that started are on stderr before the error: the error is
+    still one line, the last, and there is no traceback."""
+    folder, frame = files
+    frame.drop(columns="churned").to_csv(folder / "bad.csv", index=False)
+    assert _run(files, snapshots="bad.csv", quiet=False) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: column 'churned': required column is missing")
+    assert [x for x in err if x.startswith("error")] == err[-1:]
+    assert all(x.endswith(" ...") or " done in " in x for x in err[:-1])
+
+
+def test_cli_holdout_from_and_holdout_together_is_a_usage_error(files, capsys):
+    assert _run(files, "--holdout", "accounts") == 2
+    assert "argument --holdout: not allowed with argument --holdout-from" in \
+        _one_error_line(capsys)
+
+
+def test_cli_refit_train_ships_the_validated_fit_and_says_so(files, capsys):
+    folder, frame = files
+    assert _run(files, "--refit", "train") == 0
+    out = capsys.readouterr().out
+    assert "exported: the validated train-window fit (refit 'train')" in out
+    assert "(exported fit: train)" in out
+    train = load_config(folder / "out.yaml")
+    assert _run(files) == 0
+    capsys.readouterr()
+    refit = load_config(folder / "out.yaml")
+    assert (train.provenance.exported_fit, refit.provenance.exported_fit) == ("train", "all")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        api = calibrate(frame, make_config(), holdout_from=HOLDOUT, n_bootstrap=15)
+    for s, fit in api.fits.items():
+        metrics = fit.layout.metrics
+        np.testing.assert_allclose([train.stages[s].metric_weights()[m] for m in metrics],
+                                   fit.estimate.weights, rtol=1e-12)
+        np.testing.assert_allclose([refit.stages[s].metric_weights()[m] for m in metrics],
+                                   fit.refit.weights, rtol=1e-12)
+        assert train.provenance.rows[s].exported == "train"
+        assert refit.provenance.rows[s].exported == "all"
+        assert refit.provenance.rows[s].labelled == fit.counts.n_labelled

@@ -133,7 +133,7 @@ def test_weights_fixed_at_the_input_draw_no_zero_width_cis():
     assert not [c for c in kept.collections if isinstance(c, LineCollection)]
     (ci_lines,) = [c for c in fitted.collections if isinstance(c, LineCollection)]
     segs = np.array([s[:, 0] for s in ci_lines.get_segments()])
-    np.testing.assert_allclose(segs, res.fits["s1"].estimate.ci)
+    np.testing.assert_allclose(segs, res.fits["s1"].exported.ci)
     assert "95% bootstrap CI" in [t.get_text() for t in fig.legends[0].get_texts()]
 
 

@@ -3,7 +3,8 @@
 Modules, in the order a calibration uses them:
 
 - ``design``: per-cell design matrices of sub-scores, in canonical (account, date) order;
-- ``split``: the holdout rule (which labelled rows train and which are held out);
+- ``split``: the holdout rule (which labelled rows train and which are held out: out of
+  time, an account-grouped random share, or none);
 - ``validation``: the parameter-constraint checks the estimators share;
 - ``diagnose``, ``shrinkage``, ``logistic``: what the data cannot say, the pull toward the
   input weights with its cross-validated strength, the sign-constrained logistic fit;
@@ -22,10 +23,10 @@ load when a fit runs.
 from hscore.calibration.calibrator import (CalibrationWarning, Calibrator, NotFittedError,
                                            calibrate)
 from hscore.calibration.compare import ComparisonResult, ComparisonWarning, compare
-from hscore.calibration.records import CellFit, Status
+from hscore.calibration.records import CellFit, ExportedFit, Status
 from hscore.calibration.results import CalibrationResult
 from hscore.calibration.split import Holdout, HoldoutKind
 
 __all__ = ["calibrate", "Calibrator", "CalibrationResult", "CalibrationWarning", "CellFit",
-           "Status", "NotFittedError", "Holdout", "HoldoutKind", "compare",
+           "Status", "ExportedFit", "NotFittedError", "Holdout", "HoldoutKind", "compare",
            "ComparisonResult", "ComparisonWarning"]

@@ -41,22 +41,24 @@ from __future__ import annotations
 import datetime as _dt
 import inspect
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from hscore import progress
 from hscore.calibration.cell import CalibrationWarning, Settings, fit_cell
 from hscore.calibration.design import build_designs
 from hscore.calibration.evaluation import single_threaded_blas
+from hscore.calibration.records import ExportedFit
 from hscore.calibration.results import CalibrationResult
 from hscore.calibration.shrinkage import DEFAULT_STRENGTHS
-from hscore.calibration.split import DEFAULT_HOLDOUT_SHARE, choose_holdout
+from hscore.calibration.split import DEFAULT_HOLDOUT_SHARE, HoldoutKind, choose_holdout
 from hscore.calibration.validation import (CONFIG_LIKE, HORIZON, DateLike, Integral, Interval,
-                                           Real, Strengths, bootstrap_count, resolve_horizon,
-                                           validate_params)
+                                           Options, Real, Strengths, bootstrap_count,
+                                           resolve_horizon, validate_params)
 from hscore.config import load_config
 from hscore.errors import DataError, HScoreError
 
@@ -78,6 +80,18 @@ class Calibrator:
     holdout_from : date-like, optional
         Start of the out-of-time holdout (see :mod:`hscore.calibration.split`). Default:
         the snapshot date that leaves about ``holdout_share`` of labelled rows in it.
+    holdout : {None, "out_of_time", "accounts", "none"}, default None
+        The kind of holdout. None chooses: out-of-time when the labelled snapshots span
+        enough time for a holdout after a full label window (or ``holdout_from`` is given),
+        else an account-grouped random holdout of about ``holdout_share`` of the accounts
+        (seeded by ``seed``), with a one-line notice to the progress reporter that the
+        result's ``holdout.note`` and the provenance keep. "none" evaluates nothing and
+        trains on every labelled row.
+    refit : {"all", "train"}, default "all"
+        The fit the config ships: "all" refits the chosen strength (and ``k``) on every
+        labelled row after the holdout evaluation; "train" ships the validated
+        train-window fit. Both are reported (``summary()``), and the provenance says which
+        was exported (``exported_fit``).
     horizon_days : int, optional
         Label horizon; default the config's ``label_horizon_days``.
     strengths : sequence of float, optional
@@ -89,11 +103,13 @@ class Calibrator:
     n_bootstrap : int, default 200
         Account-bootstrap resamples for the weight CIs and the AUC CIs (0: no CIs).
     seed : int, default 0
-        Seed of the bootstrap resamples: the same seed gives the same CIs.
+        Seed of the bootstrap resamples and of the account holdout's draw: the same seed
+        gives the same CIs and holds out the same accounts.
     min_events : int, default 20
         A cell with fewer churn events in training keeps the input weights (with a warning).
     holdout_share : float, default 0.2
-        Share of labelled rows in the default holdout.
+        Share of labelled rows in the default out-of-time holdout, or of accounts in an
+        account holdout.
 
     Attributes
     ----------
@@ -101,17 +117,24 @@ class Calibrator:
         The calibration (the calibrated ``config``, per-cell ``fits``, ``quality``, ...).
     timings_ : dict[str, float]
         Wall seconds per phase (design, cross_validation, bootstrap, inference,
-        evaluation, total).
+        evaluation, refit, total).
 
     Notes
     -----
     Per cell: ``k`` comes from a one-parameter logistic fit of churn on the input score;
     cross-validation picks the strength with the lowest held-out log-loss (ties to the
     stronger pull), each fold pulling toward its own ``k``; the final fit uses all training
-    rows and their ``k``. The bootstrap refits at the chosen strength and ``k`` on account
-    resamples, so its percentile CIs describe the sampling spread of the exported weights
-    given that strength (not the uncertainty of the strength choice itself). A cell left at
-    the input weights has no CI: NaN in ``summary()``, a note in ``weight_lines()``.
+    rows and their ``k``. After the holdout evaluation the chosen strength is refitted on
+    every labelled row (training, holdout and straddling rows, with their own ``k``) for the
+    exported weights and probability mapping (``refit="all"``). The bootstrap refits the
+    exported fit at the chosen strength and its ``k`` on account resamples, so its
+    percentile CIs describe the sampling spread of the exported weights given that strength
+    (not the uncertainty of the strength choice itself); the other fit has point weights
+    only. A cell left at the input weights is not refitted and has no CI: NaN in
+    ``summary()``, a note in ``weight_lines()``.
+
+    Progress (:mod:`hscore.progress`): the phases design, and per cell cross-validation,
+    evaluation and the bootstrap (counted resamples), go to the installed reporter.
 
     Rows are used in canonical (account_id, snapshot_date) order, so the same data in any
     row order give the same result for the same seed.
@@ -131,6 +154,8 @@ class Calibrator:
     _parameter_constraints: dict[str, list] = {
         "base_config": [CONFIG_LIKE],
         "holdout_from": [None, DateLike()],
+        "holdout": [None, Options(tuple(k.value for k in HoldoutKind))],
+        "refit": [Options(tuple(f.value for f in ExportedFit))],
         "horizon_days": [None, HORIZON],
         "strengths": [None, Strengths()],
         "cv_folds": [Interval(Integral, 2, None)],
@@ -140,11 +165,13 @@ class Calibrator:
         "holdout_share": [Interval(Real, 0, 1, closed="neither")],
     }
 
-    def __init__(self, base_config="lifecycle", *, holdout_from=None, horizon_days=None,
-                 strengths=None, cv_folds=5, n_bootstrap=200, seed=0, min_events=20,
-                 holdout_share=DEFAULT_HOLDOUT_SHARE):
+    def __init__(self, base_config="lifecycle", *, holdout_from=None, holdout=None,
+                 refit="all", horizon_days=None, strengths=None, cv_folds=5, n_bootstrap=200,
+                 seed=0, min_events=20, holdout_share=DEFAULT_HOLDOUT_SHARE):
         self.base_config = base_config
         self.holdout_from = holdout_from
+        self.holdout = holdout
+        self.refit = refit
         self.horizon_days = horizon_days
         self.strengths = strengths
         self.cv_folds = cv_folds
@@ -200,16 +227,19 @@ class Calibrator:
         timings: dict[str, float] = {}
 
         @contextmanager
-        def timed(phase: str):
+        def timed(phase: str, shown: str | None = None):
+            """Time ``phase``; ``shown`` names it to the progress reporter."""
             start = time.perf_counter()
             try:
-                yield
+                with progress.current().phase(shown) if shown else nullcontext():
+                    yield
             finally:
                 timings[phase] = timings.get(phase, 0.0) + time.perf_counter() - start
 
         with single_threaded_blas(), timed("total"):
             result = self._calibrate(frame, timed)
-            with timed("evaluation"):
+            with timed("evaluation", "evaluation (all stages)" if len(result.fits) > 1
+                       and result.holdout.kind is not HoldoutKind.NONE else None):
                 result.config            # the pooled quality and the config, built once
         self.__dict__.update(_result=result, _timings=timings)
         return self
@@ -219,7 +249,7 @@ class Calibrator:
         horizon = resolve_horizon(self.horizon_days, cfg.label_horizon_days, required=True)
         strengths = (DEFAULT_STRENGTHS if self.strengths is None else
                      tuple(dict.fromkeys(float(s) for s in np.atleast_1d(self.strengths))))
-        with timed("design"):
+        with timed("design", "design"):
             dset = build_designs(frame, cfg)
         designs = dset.designs
         n_labelled = sum(d.n_rows for d in designs.values())
@@ -229,24 +259,42 @@ class Calibrator:
         if not any(d.n_events for d in designs.values()):
             raise DataError("churned", "no churn events at all (every label is 0): there is "
                                        "nothing to learn from", n_labelled)
+        ids = dset.checked.frame["account_id"].to_numpy()
         holdout = choose_holdout(self.holdout_from,
                                  np.concatenate([d.days for d in designs.values()]),
-                                 horizon, self.holdout_share)
+                                 horizon, self.holdout_share, kind=self.holdout,
+                                 accounts=np.concatenate([ids[d.rows] for d in designs.values()]),
+                                 seed=self.seed)
+        if holdout.note:
+            progress.current().note(f"holdout: {holdout.note}")
         # One seed per cell of the config, so a cell's resamples do not depend on which
         # other cells the data hold.
         keys = [c.key for c in cfg.cells()]
         seeds = dict(zip(keys, np.random.SeedSequence(self.seed).spawn(len(keys))))
         settings = Settings(strengths, self.cv_folds, self.n_bootstrap, self.min_events,
-                            self.seed)
-        fits = {key: fit_cell(d, holdout.split(d.days, d.groups), settings, seeds[key], timed)
+                            self.seed, ExportedFit(self.refit),
+                            evaluate=holdout.kind is not HoldoutKind.NONE)
+        fits = {key: fit_cell(d, holdout.split(d.days, ids[d.rows]), settings, seeds[key],
+                              _shown(timed, key))
                 for key, d in designs.items()}
         return CalibrationResult(
             base_config=cfg, fits=MappingProxyType(fits), holdout=holdout,
+            refit=ExportedFit(self.refit),
             strengths=(None if self.strengths is None
                        else tuple(float(s) for s in np.atleast_1d(self.strengths))),
             cv_folds=self.cv_folds, n_bootstrap=self.n_bootstrap, seed=self.seed,
             min_events=self.min_events,
             created=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+#: The phases of one cell that the progress reporter names (the bootstrap counts its
+#: resamples instead; inference and the refit, one fit each, are quick).
+_SHOWN = {"cross_validation": "cross-validation", "evaluation": "evaluation"}
+
+
+def _shown(timed, key: str):
+    """``timed`` for one cell: its phases named to the progress reporter with the cell."""
+    return lambda phase: timed(phase, f"{_SHOWN[phase]} {key}" if phase in _SHOWN else None)
 
 
 def _equal(a, b) -> bool:

@@ -3,10 +3,15 @@
 The steps, each in its own module: split the rows (:mod:`~hscore.calibration.split`),
 diagnose them (:mod:`~hscore.calibration.diagnose`), fit ``k`` and choose the strength
 (:mod:`~hscore.calibration.shrinkage`), bootstrap and the reference model
-(:mod:`~hscore.calibration.inference`), the probability mapping, and the holdout
-evaluation (:mod:`~hscore.calibration.quality`). Thin or awkward data keep the input
-weights with a :class:`CalibrationWarning` naming the cell and the reason; they never
-crash.
+(:mod:`~hscore.calibration.inference`), the probability mapping, the holdout
+evaluation (:mod:`~hscore.calibration.quality`), and the refit of the chosen strength on
+every labelled row for export. Thin or awkward data keep the input weights with a
+:class:`CalibrationWarning` naming the cell and the reason; they never crash.
+
+The refit and the bootstrap: the exported weights are the refit's (``refit`` "all", the
+default) or the train-window fit's (``refit`` "train"); only the exported fit is
+bootstrapped, so the CIs always describe the weights the config ships, at the cost of one
+bootstrap. The other fit is reported as point weights.
 
 Examples
 --------
@@ -28,6 +33,8 @@ Examples
 (<Status.CALIBRATED: 'calibrated'>, 'strength 0.01 given')
 >>> bool(fit.estimate.weights[0] > fit.estimate.weights[1])    # m1 matters more
 True
+>>> fit.exported is fit.refit, fit.counts.n_labelled == n      # refitted on every row
+(True, True)
 """
 
 from __future__ import annotations
@@ -44,9 +51,9 @@ import pandas as pd
 from hscore.calibration.design import CellDesign
 from hscore.calibration.diagnose import diagnose
 from hscore.calibration.inference import bootstrap_weights, reference_model
-from hscore.calibration.quality import evaluate_holdout
-from hscore.calibration.records import (CellFit, Counts, CrossValidation, Diagnostics, Status,
-                                        WeightEstimate)
+from hscore.calibration.quality import evaluate_holdout, no_evaluation
+from hscore.calibration.records import (CellFit, Counts, CrossValidation, Diagnostics,
+                                        ExportedFit, Status, WeightEstimate)
 from hscore.calibration.shrinkage import (DEFAULT_STRENGTHS, SEPARATION_B, cross_validate,
                                           fit_held, fit_logistic)
 from hscore.calibration.split import Split
@@ -72,6 +79,8 @@ class Settings:
     n_bootstrap: int
     min_events: int
     seed: int
+    refit: ExportedFit = ExportedFit.ALL
+    evaluate: bool = True      # False: no holdout (every labelled row trains)
 
 
 class _Notes:
@@ -101,18 +110,23 @@ def fit_cell(design: CellDesign, split: Split, settings: Settings, seed,
     counts = Counts(n_rows=train.n_rows, n_accounts=train.n_accounts, n_events=train.n_events,
                     n_censored=design.n_censored, n_unscored=design.n_unscored,
                     n_straddling=int(split.straddling.sum()),
-                    train_window=_window(train.days), holdout_window=_window(hold.days))
-    return _CellFitter(train, hold, counts, settings, seed, timed).run()
+                    train_window=_window(train.days), holdout_window=_window(hold.days),
+                    n_labelled=design.n_rows, n_labelled_events=design.n_events)
+    return _CellFitter(design, train, hold, counts, settings, seed, timed).run()
 
 
 class _CellFitter:
     """The steps of :func:`fit_cell` sharing one cell's training rows and notes."""
 
-    def __init__(self, train, hold, counts, settings, seed, timed):
-        self.train, self.hold, self.counts = train, hold, counts
+    def __init__(self, labelled, train, hold, counts, settings, seed, timed):
+        self.labelled, self.train, self.hold, self.counts = labelled, train, hold, counts
         self.settings, self.seed, self.timed = settings, seed, timed
         self.note = _Notes(train.cell)
         self.v0 = train.layout.input_weights
+        # Rows outside training (holdout, straddling) get a refit after the evaluation; with
+        # refit "all" that refit is exported and bootstrapped instead of the train fit.
+        self.refits = labelled.n_rows > train.n_rows
+        self.boot_train = not (self.refits and settings.refit is ExportedFit.ALL)
 
     def run(self) -> CellFit:
         train, note = self.train, self.note
@@ -168,32 +182,57 @@ class _CellFitter:
             note("no metric lowers churn risk in training (every fitted weight is 0); kept "
                  "the input weights")
             return self._keep(Status.NO_SIGNAL, k, input_probability, diagnostics, cv)
-        # At infinite strength b = k v0, so v = v0: return it exactly, not up to rounding.
-        weights = self.v0.copy() if np.isinf(chosen) else final.b / final.b.sum()
-        ci = self._bootstrap(prior, chosen, held, final) if np.isfinite(chosen) else None
+        estimate = self._estimate(train, k, input_probability, prior, chosen, held, final,
+                                  bootstrap=self.boot_train)
         with self.timed("inference"):
             reference, notes = reference_model(train, held)
         for text in notes:
             note(text)
-        # Probability mapping: churn ~ calibrated score (intercept and slope), on training,
-        # with the score the calibrated config itself gives (missing metrics refilled).
-        p_fit = fit_logistic(train.score_with(weights)[:, None] / 100.0, train.y, nonneg=False)
-        estimate = WeightEstimate(
-            weights=weights, coef=final.b, intercept=float(final.a), k=k,
-            strength=float(chosen), probability=(float(p_fit.a), -float(p_fit.b[0]) / 100.0),
-            input_probability=input_probability,
-            **(ci or self._no_ci(FIXED_NOTE if np.isinf(chosen) else
-                                 "no CI: the bootstrap resamples gave no usable fit")))
         how = ("given" if cv is None else
                f"chosen by account-grouped {self.settings.cv_folds}-fold cross-validation")
         return self._finish(Status.CALIBRATED, f"strength {chosen:g} {how}", estimate,
-                            diagnostics, cv, reference)
+                            diagnostics, cv, reference, refit=(chosen, held))
 
-    def _bootstrap(self, prior, strength, held, final) -> dict | None:
+    def _estimate(self, rows, k, input_probability, prior, strength, held, final,
+                  bootstrap: bool) -> WeightEstimate:
+        """The weights of ``final`` (fitted on ``rows``), their probability mapping and,
+        with ``bootstrap``, their CIs."""
+        # At infinite strength b = k v0, so v = v0: return it exactly, not up to rounding.
+        weights = self.v0.copy() if np.isinf(strength) else final.b / final.b.sum()
+        ci = (self._bootstrap(rows, prior, strength, held, final)
+              if np.isfinite(strength) and bootstrap else None)
+        # Probability mapping: churn ~ calibrated score (intercept and slope), on the fit's
+        # rows, with the score the calibrated config itself gives (missing metrics refilled).
+        p_fit = fit_logistic(rows.score_with(weights)[:, None] / 100.0, rows.y, nonneg=False)
+        why = (FIXED_NOTE if np.isinf(strength) else
+               "no CI: the bootstrap resamples gave no usable fit" if bootstrap else
+               "not bootstrapped: the exported fit is the refit on all labelled rows")
+        return WeightEstimate(
+            weights=weights, coef=final.b, intercept=float(final.a), k=k,
+            strength=float(strength), probability=(float(p_fit.a), -float(p_fit.b[0]) / 100.0),
+            input_probability=input_probability, **(ci or self._no_ci(why)))
+
+    def _refit(self, strength: float, held: np.ndarray) -> WeightEstimate | None:
+        """The chosen strength refitted on every labelled row (training, holdout and the
+        rows straddling the holdout start), with its own ``k`` and probability mapping."""
+        rows = self.labelled
+        with self.timed("refit"):
+            k_fit = fit_logistic((rows.X @ self.v0)[:, None], rows.y)
+            k = float(k_fit.b[0])
+            prior = k * self.v0
+            final = fit_held(rows.X, rows.y, None, prior, strength, held)
+        if not final.b.sum() > 0:
+            self.note("the refit on all labelled rows gives every metric weight 0; exported "
+                      "the train-window fit")
+            return None
+        return self._estimate(rows, k, (float(k_fit.a), -k / 100.0), prior, strength, held,
+                              final, bootstrap=not self.boot_train)
+
+    def _bootstrap(self, rows, prior, strength, held, final) -> dict | None:
         if not self.settings.n_bootstrap:
             return None
         with self.timed("bootstrap"):
-            boot = bootstrap_weights(self.train, prior, strength, held, final,
+            boot = bootstrap_weights(rows, prior, strength, held, final,
                                      self.settings.n_bootstrap, self.seed)
         if boot is None:
             self.note("the bootstrap resamples gave no usable fit; the weights have no CI")
@@ -220,11 +259,19 @@ class _CellFitter:
                                   **self._no_ci(FIXED_NOTE))
         return self._finish(status, self.note.texts[-1], estimate, diagnostics, cv, None)
 
-    def _finish(self, status, reason, estimate, diagnostics, cv, reference) -> CellFit:
-        with self.timed("evaluation"):
-            holdout = evaluate_holdout(self.hold, estimate, reference,
-                                       self.settings.n_bootstrap, self.settings.seed)
+    def _finish(self, status, reason, estimate, diagnostics, cv, reference, refit=None
+                ) -> CellFit:
+        """Evaluate ``estimate`` on the holdout, then (``refit``: the chosen strength and the
+        held metrics of a calibrated cell) refit it on every labelled row."""
+        if self.settings.evaluate:
+            with self.timed("evaluation"):
+                holdout = evaluate_holdout(self.hold, estimate, reference,
+                                           self.settings.n_bootstrap, self.settings.seed)
+        else:
+            holdout = no_evaluation()
+        again = self._refit(*refit) if refit is not None and self.refits else None
         return CellFit(cell=self.train.cell, layout=self.train.layout, status=status,
                        reason=reason, counts=self.counts, estimate=estimate, holdout=holdout,
                        train_rows=self.train.rows, cv=cv, reference=reference,
-                       diagnostics=diagnostics, warnings=tuple(self.note.texts))
+                       diagnostics=diagnostics, warnings=tuple(self.note.texts), refit=again,
+                       exported_fit=self.settings.refit)

@@ -63,8 +63,9 @@ from hscore.calibration.evidence import (NO_EVIDENCE, deciding_snapshots, lift_t
                                          logit_tests, paired_delta_auc,
                                          verdict_sentence)
 from hscore.calibration.validation import (HORIZON, Integral, Interval, Real,
-                                           bootstrap_count, resolve_horizon,
+                                           bootstrap_count, horizon_line, resolve_horizon,
                                            validate_params)
+from hscore import progress
 from hscore.display import ResultDisplay, Section
 from hscore.scoring.scorer import HealthScorer
 
@@ -130,6 +131,8 @@ class ComparisonResult(ResultDisplay):
         Stage rows left out: label unknown; a or b not measured (among labelled rows).
     horizon_days : int or None
         The label horizon the labels are read with (for the text only).
+    config_horizon_days : int or None
+        The config's ``label_horizon_days`` (the first line says where the horizon came from).
     alpha, n_bootstrap, seed
         The settings used.
     warnings : list[str]
@@ -160,6 +163,7 @@ class ComparisonResult(ResultDisplay):
     seed: int
     config_name: str = ""
     warnings: list[str] = field(default_factory=list)
+    config_horizon_days: int | None = None
 
     @property
     def ci_covers_zero(self) -> bool:
@@ -208,12 +212,16 @@ class ComparisonResult(ResultDisplay):
         return pd.DataFrame(rows).set_index("test")
 
     # ---------------------------------------------------------- display
+    @property
+    def horizon_line(self) -> str:
+        """What ``churned`` means here: the first line of the summary."""
+        return horizon_line(self.horizon_days, self.config_name, self.config_horizon_days)
+
     def _header(self) -> str:
-        horizon = (f"churn within {self.horizon_days} days" if self.horizon_days
-                   else "churn")
         cfg = f" of '{self.config_name}'" if self.config_name else ""
-        return (f"compare {self.a} ({self.kinds[self.a]}) vs {self.b} ({self.kinds[self.b]}) "
-                f"in stage '{self.stage}'{cfg}: {horizon}; {self.n_rows} snapshots of "
+        return (f"{self.horizon_line}\n"
+                f"compare {self.a} ({self.kinds[self.a]}) vs {self.b} ({self.kinds[self.b]}) "
+                f"in stage '{self.stage}'{cfg}: {self.n_rows} snapshots of "
                 f"{self.n_accounts} accounts, {self.n_events} churn events; left out: "
                 f"{self.n_censored} censored, {self.n_unmeasured} not measured")
 
@@ -343,26 +351,27 @@ def compare(frame: pd.DataFrame, config, stage: str, a: str, b: str, *, n_bootst
                                    "(1 = churned within the label horizon, 0 = retained, "
                                    "empty = not yet known)")
 
-    scorer = HealthScorer(cfg)
-    checked = scorer.check(frame)
-    y_all = labels(frame)
-    if stage not in checked.stages or not (checked.stage_codes
-                                           == checked.stages.index(stage)).any():
-        raise DataError("stage", f"no rows of stage '{stage}' in the data")
-    names = [a, b]
-    rows, signals = _signals(scorer, checked, stage, names, kinds)
-    y = y_all[rows]
-    labelled = ~np.isnan(y)
-    n_censored = int((~labelled).sum())
-    measured = ~np.isnan(signals).any(axis=1)
-    n_unmeasured = int((labelled & ~measured).sum())
-    keep = labelled & measured
-    # Canonical (account, date) order: the paired resamples do not depend on the file's order.
-    ranks = account_ranks(checked)
-    keep = np.flatnonzero(keep)
-    keep = keep[canonical_order(ranks, checked.days, rows[keep])]
-    y, signals, rows = y[keep], signals[keep], rows[keep]
-    groups = ranks[rows]
+    with progress.current().phase("design"):
+        scorer = HealthScorer(cfg)
+        checked = scorer.check(frame)
+        y_all = labels(frame)
+        if stage not in checked.stages or not (checked.stage_codes
+                                               == checked.stages.index(stage)).any():
+            raise DataError("stage", f"no rows of stage '{stage}' in the data")
+        names = [a, b]
+        rows, signals = _signals(scorer, checked, stage, names, kinds)
+        y = y_all[rows]
+        labelled = ~np.isnan(y)
+        n_censored = int((~labelled).sum())
+        measured = ~np.isnan(signals).any(axis=1)
+        n_unmeasured = int((labelled & ~measured).sum())
+        keep = labelled & measured
+        # Canonical (account, date) order: the paired resamples do not depend on the file's order.
+        ranks = account_ranks(checked)
+        keep = np.flatnonzero(keep)
+        keep = keep[canonical_order(ranks, checked.days, rows[keep])]
+        y, signals, rows = y[keep], signals[keep], rows[keep]
+        groups = ranks[rows]
 
     n_events = int(y.sum())
     if len(y) == 0:
@@ -382,16 +391,10 @@ def compare(frame: pd.DataFrame, config, stage: str, a: str, b: str, *, n_bootst
                                   f"stage '{stage}': it cannot predict anything")
 
     notes: list[str] = []
-    lift = lift_table(y, signals, names, cfg.bands.at_risk,
-                      deciding_snapshots(y, groups, checked.days[rows]))
-    aucs = {name: auc(y, -signals[:, j]) for j, name in enumerate(names)}
-    for name, value in aucs.items():
-        if value < 0.5:
-            notes.append(f"higher {name} goes with more churn here (AUC {value:.3f} < 0.5): it "
-                         "runs against its configured direction")
-    joint, wald, lr = logit_tests(y, signals, names, notes)
-
-    deltas = paired_delta_auc(y, signals, groups, n_bootstrap, seed)
+    with progress.current().phase("tests"):
+        lift, aucs, (joint, wald, lr) = _tests(y, signals, names, groups, checked.days[rows],
+                                               cfg, notes)
+    deltas = paired_delta_auc(y, signals, groups, n_bootstrap, seed)   # counts on progress
     lo, hi = (float(q) for q in np.nanquantile(deltas, [alpha / 2, 1 - alpha / 2]))
     delta = aucs[a] - aucs[b]
     n_accounts = len(np.unique(groups))
@@ -411,4 +414,17 @@ def compare(frame: pd.DataFrame, config, stage: str, a: str, b: str, *, n_bootst
         verdict=verdict_sentence(stage, a, b, aucs[a], aucs[b], delta, (lo, hi), alpha),
         n_rows=len(y), n_accounts=n_accounts, n_events=n_events, n_censored=n_censored,
         n_unmeasured=n_unmeasured, horizon_days=horizon, alpha=float(alpha),
-        n_bootstrap=int(n_bootstrap), seed=seed, config_name=cfg.name, warnings=notes)
+        n_bootstrap=int(n_bootstrap), seed=seed, config_name=cfg.name, warnings=notes,
+        config_horizon_days=cfg.label_horizon_days)
+
+
+def _tests(y, signals, names, groups, days, cfg: Config, notes: list[str]):
+    """The lift table, the univariate AUCs and the joint logit tests (notes appended)."""
+    lift = lift_table(y, signals, names, cfg.bands.at_risk,
+                      deciding_snapshots(y, groups, days))
+    aucs = {name: auc(y, -signals[:, j]) for j, name in enumerate(names)}
+    for name, value in aucs.items():
+        if value < 0.5:
+            notes.append(f"higher {name} goes with more churn here (AUC {value:.3f} < 0.5): it "
+                         "runs against its configured direction")
+    return lift, aucs, logit_tests(y, signals, names, notes)

@@ -18,7 +18,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["auc", "bootstrap_auc", "auc_ci", "auc_cis", "brier", "log_loss",
+__all__ = ["auc", "bootstrap_auc", "auc_ci", "auc_cis", "percentile_ci", "brier", "log_loss",
+           "row_log_loss",
            "calibration_table", "account_weights", "account_weight_blocks",
            "single_threaded_blas", "with_single_threaded_blas"]
 
@@ -135,14 +136,18 @@ def auc_cis(y: np.ndarray, risks: Sequence[np.ndarray], groups: np.ndarray, n_bo
             ) -> list[tuple[float, float, float]]:
     """AUC and percentile CI for several risks on the same (paired) account resamples."""
     boot = bootstrap_auc(y, risks, groups, n_boot, seed)
+    return [(auc(y, risk), *percentile_ci(boot[:, j], level)) for j, risk in enumerate(risks)]
+
+
+def percentile_ci(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The percentile CI of bootstrap ``replicates`` (non-finite ones left out; NaN when
+    none is finite)."""
+    finite = replicates[np.isfinite(replicates)]
+    if not len(finite):
+        return (np.nan, np.nan)
     alpha = (1 - level) / 2
-    out = []
-    for j, risk in enumerate(risks):
-        finite = boot[:, j][np.isfinite(boot[:, j])]
-        lo, hi = (np.quantile(finite, [alpha, 1 - alpha]) if len(finite)
-                  else (np.nan, np.nan))
-        out.append((auc(y, risk), float(lo), float(hi)))
-    return out
+    lo, hi = np.quantile(finite, [alpha, 1 - alpha])
+    return float(lo), float(hi)
 
 
 def auc_ci(y: np.ndarray, risk: np.ndarray, groups: np.ndarray, n_boot: int = 200,
@@ -160,8 +165,13 @@ def brier(y: np.ndarray, p: np.ndarray) -> float:
 def log_loss(y: np.ndarray, p: np.ndarray) -> float:
     """Mean negative log-likelihood (natural log) of the predicted probability, with
     probabilities clipped to [1e-15, 1 - 1e-15] (as scikit-learn's log_loss)."""
+    return float(np.mean(row_log_loss(y, p)))
+
+
+def row_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Per row, the negative log-likelihood of :func:`log_loss` (same clipping)."""
     p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+    return -(y * np.log(p) + (1 - y) * np.log1p(-p))
 
 
 def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:

@@ -137,14 +137,19 @@ def paired_delta_auc(y: np.ndarray, signals: np.ndarray, groups: np.ndarray, n_b
     """AUC_a - AUC_b over account resamples (both AUCs on the same resample).
 
     Resamples are drawn in chunks from one generator: the same draws as one call, with a
-    (chunk x rows) weight matrix in memory instead of (n_bootstrap x rows).
+    (chunk x rows) weight matrix in memory instead of (n_bootstrap x rows). Each chunk
+    advances the counted step ``bootstrap`` of the progress reporter.
     """
+    from hscore import progress
+
     rng = np.random.default_rng(seed)
     risks = [-signals[:, 0], -signals[:, 1]]
     parts = []
+    steps = progress.current().steps("bootstrap", n_bootstrap)
     for start in range(0, n_bootstrap, chunk):
         boot = bootstrap_auc(y, risks, groups, min(chunk, n_bootstrap - start), rng)
         parts.append(boot[:, 0] - boot[:, 1])
+        steps.advance(len(boot))
     return np.concatenate(parts)
 
 

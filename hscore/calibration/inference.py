@@ -27,6 +27,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from hscore import progress
 from hscore.calibration.design import CellDesign
 from hscore.calibration.diagnose import dependent_columns
 from hscore.calibration.evaluation import account_weight_blocks
@@ -94,12 +95,14 @@ def bootstrap_weights(train: CellDesign, prior, strength, held, start, n_bootstr
                       seed) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Account bootstrap at the chosen strength: refit on resampled accounts (frequency
     weights, every snapshot of a drawn account comes along), warm-started from ``start``.
+    Each resample advances the counted step ``bootstrap <cell>`` of the progress reporter.
 
     Returns the usable resamples' effective weights (r, m) with the 95% percentile CIs of
     the metric and the component weights, or None when fewer than two resamples fit.
     """
     X, y, layout = train.X, train.y, train.layout
     v = np.full((n_bootstrap, X.shape[1]), np.nan)
+    steps = progress.current().steps(f"bootstrap {train.cell.key}", n_bootstrap)
     r = 0
     for block in account_weight_blocks(train.groups, n_bootstrap, np.random.default_rng(seed)):
         for w in block:
@@ -109,6 +112,7 @@ def bootstrap_weights(train: CellDesign, prior, strength, held, start, n_bootstr
                 if b.sum() > 0:
                     v[r] = b / b.sum()
             r += 1
+            steps.advance()
     v = v[np.isfinite(v).all(axis=1)]
     if len(v) < 2:
         return None

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hscore.calibration.records import Status
+from hscore.calibration.records import ExportedFit, Status
 from hscore.config import Config, Provenance, config_from_dict
 
 if TYPE_CHECKING:
@@ -49,8 +49,10 @@ def _dates(window) -> list[str] | None:
 
 
 def calibration_provenance(result: "CalibrationResult") -> Provenance:
-    """The provenance of a calibrated config: method, input, data window, rows used and left
-    out, strength and status per cell, holdout quality of the calibrated config, bootstrap."""
+    """The provenance of a calibrated config: method, input, data window (with the kind of
+    holdout, and why it was chosen when it was chosen automatically), which fit was exported
+    (``exported_fit``: ``all`` or ``train``), rows used and left out, strength and status
+    per cell, holdout quality of the calibrated (train-window) fit, bootstrap."""
     fits = result.fits
     quality = {}
     for _, r in result.quality[result.quality["model"] == "calibrated"].iterrows():
@@ -62,24 +64,31 @@ def calibration_provenance(result: "CalibrationResult") -> Provenance:
         "source": "calibration",
         "method": ("per-stage logistic fit of churn on the metric sub-scores, b >= 0, shrunk "
                    "toward k x input weights; strength by account-grouped "
-                   f"{result.cv_folds}-fold CV log-loss; account-bootstrap CIs"),
+                   f"{result.cv_folds}-fold CV log-loss; "
+                   + ("refitted on all labelled rows after the holdout evaluation"
+                      if result.refit is ExportedFit.ALL else "the train-window fit")
+                   + "; account-bootstrap CIs"),
         "input_config": result.base_config.name,
         "created": result.created,
         "data_window": {"train": _dates(result.train_window),
                         "holdout": _dates(result.holdout_window),
-                        "holdout_from": str(holdout.start.date()),
+                        "holdout_from": holdout.start and str(holdout.start.date()),
                         "horizon_days": holdout.horizon_days,
-                        "holdout_kind": holdout.kind.value},
+                        "holdout_kind": holdout.kind.value,
+                        "holdout_share": holdout.share, "holdout_seed": holdout.seed,
+                        "holdout_note": holdout.note},
+        "exported_fit": result.refit.value,
         "rows": {key: {"train": f.counts.n_rows, "train_events": f.counts.n_events,
                        "accounts": f.counts.n_accounts, "holdout": f.holdout.n_rows,
                        "holdout_events": f.holdout.n_events, "censored": f.counts.n_censored,
                        "no_score": f.counts.n_unscored,
                        "straddling_holdout": f.counts.n_straddling,
-                       "holdout_unscored": f.holdout.n_unscored}
+                       "holdout_unscored": f.holdout.n_unscored,
+                       "labelled": f.counts.n_labelled, "exported": f.exported_from}
                  for key, f in fits.items()},
         "left_out": {"censored": result.n_censored, "no_score": result.n_unscored,
                      "straddling_holdout": result.n_straddling},
-        "strength": {key: float(f.estimate.strength) for key, f in fits.items()},
+        "strength": {key: float(f.exported.strength) for key, f in fits.items()},
         "status": {**{key: f.status.value for key, f in fits.items()},
                    **{key: Status.NOT_IN_DATA.value for key in result.absent_cells}},
         "quality": quality,
@@ -88,21 +97,21 @@ def calibration_provenance(result: "CalibrationResult") -> Provenance:
 
 
 def calibrated_config(result: "CalibrationResult") -> Config:
-    """The input config with each fitted cell's weights and probability mapping, renamed
-    ``<name>-calibrated``, with the horizon used and :func:`calibration_provenance`."""
+    """The input config with each fitted cell's exported weights and probability mapping,
+    renamed ``<name>-calibrated``, with the horizon used and :func:`calibration_provenance`."""
     base = result.base_config
     data = base.to_dict()
     for f in result.fits.values():
         stage = data["stages"][f.cell.stage]
         comp_w = f.component_weights
-        shares = f.layout.metric_shares(f.estimate.weights)
+        shares = f.layout.metric_shares(f.exported.weights)
         for c, cname in enumerate(f.layout.components):
             stage["components"][cname]["weight"] = float(comp_w[c])
             for j in np.flatnonzero(f.layout.component_of == c):
                 stage["components"][cname]["metrics"][f.layout.metrics[j]]["weight"] = \
                     float(shares[j])
-        if f.estimate.probability is not None:
-            intercept, slope = f.estimate.probability
+        if f.exported.probability is not None:
+            intercept, slope = f.exported.probability
             stage["probability"] = {"intercept": float(intercept), "slope": float(slope)}
     data["name"] = f"{base.name}-calibrated"
     data["label_horizon_days"] = result.horizon_days

@@ -20,12 +20,14 @@ import numpy as np
 import pandas as pd
 
 from hscore.calibration.design import CellDesign
-from hscore.calibration.evaluation import auc, auc_cis, brier, calibration_table, log_loss
-from hscore.calibration.records import (CellFit, HoldoutEvaluation, Prediction, ReferenceModel,
-                                        WeightEstimate)
+from hscore.calibration.evaluation import (account_weight_blocks, auc, auc_cis, bootstrap_auc,
+                                           brier, calibration_table, log_loss, percentile_ci,
+                                           row_log_loss)
+from hscore.calibration.records import (CellFit, HoldoutEvaluation, InputComparison, Prediction,
+                                        ReferenceModel, WeightEstimate)
 
 __all__ = ["MODELS", "QUALITY_COLUMNS", "CALIBRATION_COLUMNS", "POOLED", "auc_rows",
-           "evaluate_holdout", "pooled_quality"]
+           "evaluate_holdout", "no_evaluation", "versus_input", "pooled_quality"]
 
 #: The models judged on the holdout, in table order.
 MODELS = ("calibrated", "input", "reference")
@@ -79,8 +81,12 @@ def evaluate_holdout(hold: CellDesign, estimate: WeightEstimate,
     models = _predictions(hold, estimate, hold.layout.input_weights, reference)
     key = hold.cell.key
     both = hold.n_rows > 0 and 0 < hold.n_events < hold.n_rows
-    aucs = (auc_rows(hold.y, [m.risk for m in models.values()], hold.groups, n_bootstrap,
-                     seed) if both else [None] * len(models))
+    risks = [m.risk for m in models.values()]
+    boot = (bootstrap_auc(hold.y, risks, hold.groups, n_bootstrap, seed)
+            if both and n_bootstrap else None)
+    aucs = ([None] * len(models) if not both else
+            [(auc(hold.y, r), np.nan, np.nan) for r in risks] if boot is None else
+            [(auc(hold.y, r), *percentile_ci(boot[:, j])) for j, r in enumerate(risks)])
     rows, cal = [], []
     for (name, pred), auc_row in zip(models.items(), aucs):
         row = {"stage": key, "model": name, "rows": hold.n_rows, "events": hold.n_events,
@@ -97,7 +103,36 @@ def evaluate_holdout(hold: CellDesign, estimate: WeightEstimate,
         rows=hold.rows, y=hold.y, groups=hold.groups, predictions=models,
         quality=pd.DataFrame(rows).reindex(columns=QUALITY_COLUMNS),
         calibration=pd.concat(cal, ignore_index=True) if cal else None,
-        n_unscored=n_unscored)
+        n_unscored=n_unscored,
+        versus_input=versus_input(hold, models, boot, n_bootstrap, seed) if both else None)
+
+
+def versus_input(hold: CellDesign, models: dict[str, Prediction], auc_boot: np.ndarray | None,
+                 n_bootstrap: int, seed) -> InputComparison | None:
+    """The calibrated model against the input config on the holdout: the differences in
+    log-loss and AUC with paired account-bootstrap CIs. ``auc_boot`` are the AUC replicates
+    of the models in ``models`` order (calibrated, input first) on the resamples that
+    ``seed`` draws; the log-loss replicates use the same resamples."""
+    cal, inp = models["calibrated"], models["input"]
+    if cal.probability is None or inp.probability is None:
+        return None
+    diff = row_log_loss(hold.y, cal.probability) - row_log_loss(hold.y, inp.probability)
+    ll_ci = auc_ci = (np.nan, np.nan)
+    if auc_boot is not None:
+        ll_boot = np.concatenate([(block @ diff) / block.sum(axis=1) for block in
+                                  account_weight_blocks(hold.groups, n_bootstrap, seed)])
+        ll_ci, auc_ci = percentile_ci(ll_boot), percentile_ci(auc_boot[:, 0] - auc_boot[:, 1])
+    return InputComparison(float(diff.mean()), ll_ci,
+                           auc(hold.y, cal.risk) - auc(hold.y, inp.risk), auc_ci)
+
+
+def no_evaluation() -> HoldoutEvaluation:
+    """The evaluation of a calibration without a holdout (``--holdout none``): no rows, no
+    predictions, an empty quality table."""
+    empty = np.empty(0)
+    return HoldoutEvaluation(rows=empty.astype(np.intp), y=empty, groups=empty.astype(np.int64),
+                             predictions={}, quality=pd.DataFrame(columns=QUALITY_COLUMNS),
+                             calibration=None)
 
 
 def pooled_quality(fits: Iterable[CellFit], n_bootstrap: int, seed) -> pd.DataFrame:

@@ -32,8 +32,9 @@ import pandas as pd
 from hscore.calibration.design import LabelledRows, Layout
 from hscore.config import Cell
 
-__all__ = ["Status", "Counts", "WeightEstimate", "ReferenceModel", "Prediction",
-           "HoldoutEvaluation", "CrossValidation", "Diagnostics", "CellFit", "readonly"]
+__all__ = ["Status", "ExportedFit", "Counts", "WeightEstimate", "ReferenceModel", "Prediction",
+           "InputComparison", "HoldoutEvaluation", "CrossValidation", "Diagnostics", "CellFit",
+           "readonly"]
 
 
 class Status(StrEnum):
@@ -53,6 +54,15 @@ class Status(StrEnum):
     def kept_input(self) -> bool:
         """True when the cell kept the input weights."""
         return self is not Status.CALIBRATED
+
+
+class ExportedFit(StrEnum):
+    """Which fit a calibrated config ships (``refit`` / ``--refit``): ``all`` refits the
+    chosen strength on every labelled row after the holdout evaluation, ``train`` ships the
+    train-window fit the holdout validated."""
+
+    ALL = "all"
+    TRAIN = "train"
 
 
 def readonly(a: np.ndarray | None) -> np.ndarray | None:
@@ -77,6 +87,8 @@ class Counts:
     n_straddling: int     # label window runs past the holdout start: neither set
     train_window: tuple[pd.Timestamp, pd.Timestamp] | None
     holdout_window: tuple[pd.Timestamp, pd.Timestamp] | None
+    n_labelled: int = 0         # every labelled, scored row: what a refit uses
+    n_labelled_events: int = 0
 
 
 @dataclass(frozen=True)
@@ -155,6 +167,34 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class InputComparison:
+    """The calibrated model against the input config on the same holdout rows:
+    ``delta_log_loss`` (calibrated - input, lower is better) and ``delta_auc`` (calibrated -
+    input, higher is better), each with the 95% percentile CI of a paired account bootstrap
+    (the same resamples for both models; NaN without resamples)."""
+
+    delta_log_loss: float
+    log_loss_ci: tuple[float, float]
+    delta_auc: float
+    auc_ci: tuple[float, float]
+
+    @property
+    def worse(self) -> bool:
+        """Worse than the input beyond the bootstrap noise: the whole log-loss CI above 0
+        or the whole AUC CI below 0."""
+        return bool(self.log_loss_ci[0] > 0 or self.auc_ci[1] < 0)
+
+    def explanation(self) -> str:
+        """One line: by how much, and what to do about it."""
+        (llo, lhi), (alo, ahi) = self.log_loss_ci, self.auc_ci
+        return (f"worse than the input weights on the holdout beyond the bootstrap noise: "
+                f"log-loss {self.delta_log_loss:+.4f} [{llo:+.4f}, {lhi:+.4f}], AUC "
+                f"{self.delta_auc:+.4f} [{alo:+.4f}, {ahi:+.4f}] (calibrated - input, 95% "
+                "paired account bootstrap); what training learned does not carry over: "
+                "consider keeping the input weights (strengths=[inf], --strengths inf)")
+
+
+@dataclass(frozen=True)
 class HoldoutEvaluation(LabelledRows):
     """The holdout rows that both configs score, and each model's predictions on them.
 
@@ -162,7 +202,8 @@ class HoldoutEvaluation(LabelledRows):
     accounts; ``predictions`` per model (``calibrated``, ``input``, ``reference``);
     ``quality`` one row per model (AUC [CI], Brier, log-loss), ``calibration`` the
     10-bin calibration table per model. ``n_unscored`` holdout rows the calibrated
-    weights leave without a score are not evaluated."""
+    weights leave without a score are not evaluated. ``versus_input``: the calibrated
+    model against the input config (None without holdout rows of both classes)."""
 
     rows: np.ndarray
     y: np.ndarray
@@ -171,6 +212,7 @@ class HoldoutEvaluation(LabelledRows):
     quality: pd.DataFrame
     calibration: pd.DataFrame | None
     n_unscored: int = 0
+    versus_input: InputComparison | None = None
 
     def __post_init__(self):
         for a in (self.rows, self.y, self.groups):
@@ -203,7 +245,13 @@ class Diagnostics:
 @dataclass(frozen=True)
 class CellFit:
     """One cell's calibration. ``train_rows`` are positions in the input frame (canonical
-    order); ``warnings`` the calibration warnings about this cell, in order."""
+    order); ``warnings`` the calibration warnings about this cell, in order.
+
+    ``estimate`` is the train-window fit, the one the ``holdout`` judged; ``refit`` the same
+    strength refitted on every labelled row of the cell after that evaluation (None when the
+    cell kept the input weights or when training already used every labelled row);
+    ``exported_fit`` says which of the two the calibrated config ships (:attr:`exported`).
+    """
 
     cell: Cell
     layout: Layout
@@ -217,9 +265,30 @@ class CellFit:
     reference: ReferenceModel | None = None
     diagnostics: Diagnostics = Diagnostics()
     warnings: tuple[str, ...] = ()
+    refit: WeightEstimate | None = None
+    exported_fit: ExportedFit = ExportedFit.ALL
 
     def __post_init__(self):
         readonly(self.train_rows)
+
+    @property
+    def exported(self) -> WeightEstimate:
+        """The estimate the calibrated config ships: the refit when ``exported_fit`` is
+        ``all`` and there is one, else the train-window fit."""
+        if self.exported_fit is ExportedFit.ALL and self.refit is not None:
+            return self.refit
+        return self.estimate
+
+    @property
+    def exported_from(self) -> str:
+        """The rows behind the exported weights: ``"all"`` labelled rows (the refit, or a
+        training set that was every labelled row), the ``"train"`` window, or ``"input"``
+        (the cell kept the input weights)."""
+        if self.status.kept_input:
+            return "input"
+        if self.exported is self.refit or self.counts.n_rows == self.counts.n_labelled:
+            return "all"
+        return "train"
 
     @property
     def separated(self) -> bool:
@@ -228,5 +297,5 @@ class CellFit:
 
     @property
     def component_weights(self) -> np.ndarray:
-        """(c,) calibrated component weights: the sums of their metrics' weights."""
-        return self.layout.per_component(self.estimate.weights)
+        """(c,) exported component weights: the sums of their metrics' weights."""
+        return self.layout.per_component(self.exported.weights)

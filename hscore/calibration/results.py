@@ -30,16 +30,18 @@ import pandas as pd
 from hscore.calibration import tables
 from hscore.calibration.output import calibrated_config
 from hscore.calibration.quality import pooled_quality
-from hscore.calibration.records import CellFit
-from hscore.calibration.split import Holdout
+from hscore.calibration.records import CellFit, ExportedFit
+from hscore.calibration.split import Holdout, HoldoutKind
+from hscore.calibration.validation import horizon_line
 from hscore.config import Config
 from hscore.display import ResultDisplay, Section
 
 __all__ = ["CalibrationResult"]
 
 #: The columns of :meth:`CalibrationResult.stage_table` that its display shows.
-_STAGE_COLUMNS = ("stage", "status", "strength", "k", "rows", "accounts", "events",
-                  "censored", "holdout_rows", "holdout_events")
+_STAGE_COLUMNS = ("stage", "status", "strength", "k", "exported", "rows", "accounts", "events",
+                  "labelled", "censored", "holdout", "holdout_rows", "holdout_events",
+                  "worse_than_input")
 
 
 @dataclass(frozen=True, repr=False)
@@ -54,13 +56,17 @@ class CalibrationResult(ResultDisplay):
         Per cell key (config order), the cell's fit: status and reason, counts, weights
         with CIs, reference model, holdout evaluation (see :mod:`hscore.calibration.records`).
     holdout : Holdout
-        The holdout rule applied: start, label horizon, kind.
+        The holdout rule applied: kind, label horizon, start (out-of-time) or share and
+        seed (accounts), and the note saying why when the kind was chosen automatically.
     strengths : tuple of float or None
         The penalty strengths asked for (None: the defaults).
     cv_folds, n_bootstrap, seed, min_events : int
         The other settings used.
     created : str
         When the calibration ran (UTC, ISO 8601), as the provenance records it.
+    refit : ExportedFit
+        Which fit the config ships: ``all`` (refitted on every labelled row after the
+        holdout evaluation) or ``train`` (the validated train-window fit).
 
     Derived (computed from ``fits``): :attr:`config`, :attr:`quality`,
     :attr:`calibration_table`, :attr:`chosen_strength`, :attr:`probability_mapping`,
@@ -78,6 +84,7 @@ class CalibrationResult(ResultDisplay):
     seed: int
     min_events: int
     created: str
+    refit: ExportedFit = ExportedFit.ALL
 
     # ------------------------------------------------------------- derived
     @cached_property
@@ -87,17 +94,25 @@ class CalibrationResult(ResultDisplay):
 
     @cached_property
     def quality(self) -> pd.DataFrame:
-        """Holdout AUC [95% CI], Brier and log-loss per cell and model (``calibrated``,
-        ``input``, ``reference`` = unconstrained logistic model); with more than one cell,
-        ``all``: the cells pooled, each with its own probability mapping (a model only when
-        every cell with holdout rows has a probability for it, so every ``all`` row covers
-        the same rows)."""
-        return pooled_quality(self.fits.values(), self.n_bootstrap, self.seed)
+        """Holdout AUC [95% CI], Brier and log-loss per cell and model (``calibrated`` = the
+        train-window fit, ``input``, ``reference`` = unconstrained logistic model); with more
+        than one cell, ``all``: the cells pooled, each with its own probability mapping (a
+        model only when every cell with holdout rows has a probability for it, so every
+        ``all`` row covers the same rows). The ``holdout`` column is the kind of holdout
+        (``out_of_time`` or ``accounts``); no rows with ``holdout="none"``."""
+        return self._with_kind(pooled_quality(self.fits.values(), self.n_bootstrap, self.seed))
 
     @property
     def calibration_table(self) -> pd.DataFrame:
-        """Holdout calibration table (10 equal-count bins) per cell and model."""
-        return tables.calibration_table(self.fits.values())
+        """Holdout calibration table (10 equal-count bins) per cell and model, with the
+        kind of holdout."""
+        return self._with_kind(tables.calibration_table(self.fits.values()))
+
+    def _with_kind(self, table: pd.DataFrame) -> pd.DataFrame:
+        """``table`` with the holdout kind as its third column."""
+        table = table.copy()
+        table.insert(min(2, len(table.columns)), "holdout", self.holdout.kind.value)
+        return table
 
     @property
     def horizon_days(self) -> int:
@@ -105,19 +120,32 @@ class CalibrationResult(ResultDisplay):
         return self.holdout.horizon_days
 
     @property
-    def holdout_from(self) -> pd.Timestamp:
-        """The first day of the holdout."""
+    def horizon_line(self) -> str:
+        """What ``churned`` means here: the first line of every summary."""
+        return horizon_line(self.horizon_days, self.base_config.name,
+                            self.base_config.label_horizon_days)
+
+    @property
+    def holdout_from(self) -> pd.Timestamp | None:
+        """The first day of an out-of-time holdout (None for the other kinds)."""
         return self.holdout.start
 
     @property
     def chosen_strength(self) -> dict[str, float]:
         """Per cell, the penalty strength of the exported weights (``inf``: input weights)."""
-        return {k: f.estimate.strength for k, f in self.fits.items()}
+        return {k: f.exported.strength for k, f in self.fits.items()}
 
     @property
     def probability_mapping(self) -> dict[str, tuple[float, float] | None]:
-        """Per cell, ``(intercept, slope)`` from calibrated score to churn probability."""
-        return {k: f.estimate.probability for k, f in self.fits.items()}
+        """Per cell, ``(intercept, slope)`` from the exported score to churn probability."""
+        return {k: f.exported.probability for k, f in self.fits.items()}
+
+    @property
+    def worse_than_input(self) -> dict[str, str]:
+        """Per cell whose calibrated (train-window) weights did worse than the input config
+        on the holdout beyond the paired bootstrap's noise, the one-line explanation."""
+        return {k: f.holdout.versus_input.explanation() for k, f in self.fits.items()
+                if f.holdout.versus_input is not None and f.holdout.versus_input.worse}
 
     @property
     def n_censored(self) -> int:
@@ -151,9 +179,10 @@ class CalibrationResult(ResultDisplay):
 
     # -------------------------------------------------------------- tables
     def summary(self) -> pd.DataFrame:
-        """One row per (stage, metric): input weight, calibrated weight with its bootstrap CI,
-        the fitted ``b``, and the unconstrained model's ``b``, SE, z and p (``b``: drop in
-        churn log-odds per unit of sub-score)."""
+        """One row per (stage, metric): input weight, exported weight with its bootstrap CI,
+        the exported fit's ``b``, both fits' weights (``weight_train``, ``weight_all``), and
+        the unconstrained model's ``b``, SE, z and p (``b``: drop in churn log-odds per unit
+        of sub-score)."""
         return tables.weight_table(self.fits.values())
 
     def component_summary(self) -> pd.DataFrame:
@@ -161,9 +190,12 @@ class CalibrationResult(ResultDisplay):
         return tables.component_table(self.fits.values())
 
     def stage_table(self) -> pd.DataFrame:
-        """Per stage: status and reason, strength, k, probability mapping, rows used and
-        left out, holdout AUC per model."""
-        return tables.stage_table(self.fits.values())
+        """Per stage: status and reason, strength, k, probability mapping, which fit was
+        exported, rows used and left out, the kind of holdout (``holdout``), holdout AUC per
+        model and the comparison with the input config (``worse_than_input``)."""
+        table = tables.stage_table(self.fits.values())
+        table.insert(table.columns.get_loc("holdout_rows"), "holdout", self.holdout.kind.value)
+        return table
 
     def coefficients(self) -> pd.DataFrame:
         """The unconstrained models' coefficient tables, all stages (``b`` sign)."""
@@ -179,23 +211,40 @@ class CalibrationResult(ResultDisplay):
 
     # ------------------------------------------------------------- display
     def _header(self) -> str:
-        return (f"calibration of '{self.base_config.name}': horizon {self.horizon_days} days, "
-                f"holdout from {self.holdout_from.date()}; left out: {self.n_censored} "
-                f"censored, {self.n_unscored} without score, {self.n_straddling} straddling "
-                "the holdout start")
+        straddling = (f", {self.n_straddling} straddling the holdout start"
+                      if self.holdout.kind is HoldoutKind.OUT_OF_TIME else "")
+        return (f"{self.horizon_line}\n"
+                f"calibration of '{self.base_config.name}': {self.holdout.describe()}; "
+                f"exported: {_EXPORTED[self.refit]}; left out: {self.n_censored} censored, "
+                f"{self.n_unscored} without score{straddling}")
 
     def _sections(self) -> list[Section]:
-        return [Section("weights (input -> calibrated [95% bootstrap CI])",
-                        lines=tables.weight_lines(self.fits.values())),
-                # The AUCs are in the quality table and the reasons in the warnings.
-                Section("stages", self.stage_table()[list(_STAGE_COLUMNS)]),
-                Section("holdout quality (AUC [95% CI], Brier, log-loss)", self.quality)]
+        kind = self.holdout.describe()
+        sections = [Section(None, lines=[f"holdout chosen: {self.holdout.note}"])
+                    ] if self.holdout.note else []
+        sections += [
+            Section("weights (input -> exported [95% bootstrap CI of the exported fit]  "
+                    "(the other fit))", lines=tables.weight_lines(self.fits.values())),
+            # The AUCs are in the quality table and the reasons in the warnings.
+            Section("stages", self.stage_table()[list(_STAGE_COLUMNS)])]
+        flagged = self.worse_than_input
+        if flagged:
+            sections.append(Section("flagged", lines=[f"  {self.fits[k].cell.label}: {text}"
+                                                      for k, text in flagged.items()]))
+        if self.holdout.kind is HoldoutKind.NONE:
+            sections.append(Section("holdout quality", lines=[
+                "  none: --holdout none (holdout='none') evaluates nothing; every labelled "
+                "row trained"]))
+        else:
+            sections.append(Section(f"holdout quality of the train-window fit, {kind} (AUC "
+                                    "[95% CI], Brier, log-loss)", self.quality))
+        return sections
 
     def _warnings(self) -> list[str]:
         return [f"{f.cell.label}: {w}" for f in self.fits.values() for w in f.warnings]
 
     def __repr__(self) -> str:
-        return f"CalibrationResult({self._header()})"
+        return f"CalibrationResult({self._header().splitlines()[-1]})"
 
     # A mapping proxy does not pickle: the fits travel as a plain dict (a notebook saves
     # its results with pickle or joblib).
@@ -204,6 +253,11 @@ class CalibrationResult(ResultDisplay):
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state, fits=MappingProxyType(state["fits"]))
+
+
+#: The header's words for each exported fit.
+_EXPORTED = {ExportedFit.ALL: "the refit on all labelled rows (refit 'all')",
+             ExportedFit.TRAIN: "the validated train-window fit (refit 'train')"}
 
 
 def _span(windows) -> tuple[pd.Timestamp, pd.Timestamp] | None:

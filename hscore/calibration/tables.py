@@ -36,16 +36,20 @@ def _ci(ci: np.ndarray | None, n: int) -> np.ndarray:
 
 
 def weight_table(fits: Iterable[CellFit]) -> pd.DataFrame:
-    """One row per (cell, metric): input and calibrated weight, bootstrap CI, ``b``, and the
-    unconstrained model's ``b`` (``b_unconstrained``), SE, z and p."""
+    """One row per (cell, metric): input and exported weight with the exported fit's
+    bootstrap CI and ``b``; both fits' weights (``weight_train``: the train-window fit the
+    holdout judged; ``weight_all``: the refit on every labelled row, NaN when there was
+    none); and the unconstrained model's ``b`` (``b_unconstrained``), SE, z and p."""
     parts = []
     for f in fits:
-        lay, est = f.layout, f.estimate
+        lay, est = f.layout, f.exported
         ci = _ci(est.ci, len(lay.metrics))
+        refit = f.refit.weights if f.refit is not None else np.full(len(lay.metrics), np.nan)
         table = pd.DataFrame({
             **cell_columns(f.cell), "component": [lay.components[c] for c in lay.component_of],
             "metric": list(lay.metrics), "input_weight": lay.input_weights,
-            "weight": est.weights, "ci_low": ci[:, 0], "ci_high": ci[:, 1], "b": est.coef})
+            "weight": est.weights, "ci_low": ci[:, 0], "ci_high": ci[:, 1], "b": est.coef,
+            "weight_train": f.estimate.weights, "weight_all": refit})
         ref = (f.reference.table.set_index("term").reindex(list(lay.metrics))
                if f.reference is not None else None)
         for col, src in (("b_unconstrained", "coef"), ("se", "std_err"), ("z", "z"), ("p", "p")):
@@ -55,10 +59,10 @@ def weight_table(fits: Iterable[CellFit]) -> pd.DataFrame:
 
 
 def component_table(fits: Iterable[CellFit]) -> pd.DataFrame:
-    """One row per (cell, component): input and calibrated weight with bootstrap CI."""
+    """One row per (cell, component): input and exported weight with bootstrap CI."""
     rows = []
     for f in fits:
-        ci = _ci(f.estimate.component_ci, len(f.layout.components))
+        ci = _ci(f.exported.component_ci, len(f.layout.components))
         v0 = f.layout.per_component(f.layout.input_weights)
         for c, name in enumerate(f.layout.components):
             rows.append({**cell_columns(f.cell), "component": name, "input_weight": v0[c],
@@ -68,20 +72,30 @@ def component_table(fits: Iterable[CellFit]) -> pd.DataFrame:
 
 
 def stage_table(fits: Iterable[CellFit]) -> pd.DataFrame:
-    """Per cell: status and reason, strength, k, probability mapping, rows / accounts /
-    events used and left out, holdout AUC per model."""
+    """Per cell: status and reason, strength, k and probability mapping of the exported
+    fit, which fit was exported (``exported``: ``all`` = refitted on ``labelled`` rows,
+    ``train`` = the train-window fit), rows / accounts / events used and left out, holdout
+    AUC per model, and the holdout differences calibrated - input in log-loss and AUC with
+    ``worse_than_input`` (beyond the paired bootstrap's noise)."""
     rows = []
     for f in fits:
-        c, est, hold = f.counts, f.estimate, f.holdout
+        c, est, hold = f.counts, f.exported, f.holdout
         prob = est.probability or (np.nan, np.nan)
         auc = hold.quality.set_index("model")["auc"]
+        vs = hold.versus_input
         rows.append({**cell_columns(f.cell), "status": f.status.value, "reason": f.reason,
                      "strength": est.strength, "k": est.k, "prob_intercept": prob[0],
-                     "prob_slope": prob[1], "rows": c.n_rows, "accounts": c.n_accounts,
-                     "events": c.n_events, "censored": c.n_censored, "no_score": c.n_unscored,
+                     "prob_slope": prob[1],
+                     "exported": f.exported_from,
+                     "rows": c.n_rows, "accounts": c.n_accounts,
+                     "events": c.n_events, "labelled": c.n_labelled, "censored": c.n_censored,
+                     "no_score": c.n_unscored,
                      "straddling": c.n_straddling, "holdout_rows": hold.n_rows,
                      "holdout_events": hold.n_events, "holdout_unscored": hold.n_unscored,
-                     **{f"auc_{m}": auc.get(m, np.nan) for m in MODELS}})
+                     **{f"auc_{m}": auc.get(m, np.nan) for m in MODELS},
+                     "d_log_loss": vs.delta_log_loss if vs else np.nan,
+                     "d_auc": vs.delta_auc if vs else np.nan,
+                     "worse_than_input": bool(vs and vs.worse)})
     return pd.DataFrame(rows)
 
 
@@ -111,20 +125,25 @@ def cv_table(fits: Iterable[CellFit]) -> pd.DataFrame:
 
 
 def weight_lines(fits: Iterable[CellFit]) -> list[str]:
-    """Per cell and metric: ``old weight -> new weight [CI]``, as lines of text.
+    """Per cell and metric: ``old weight -> exported weight [CI]``, and the other fit's
+    weight when there are two fits, as lines of text.
 
     A cell without a CI (input weights kept, or infinite strength chosen) says why in place
     of the CI; without a bootstrap there is no CI and nothing to say.
     """
     lines = []
     for f in fits:
-        c, est, lay = f.counts, f.estimate, f.layout
-        lines.append(f"{f.cell.key}  ({f.status.value}; strength {est.strength:g}; "
-                     f"{c.n_events} events in {c.n_rows} training rows, {c.n_accounts} "
-                     "accounts)")
+        c, est, lay = f.counts, f.exported, f.layout
+        other, which = ((f.estimate, "train") if est is f.refit else
+                        (f.refit, "all") if f.refit is not None else (None, ""))
+        fitted = (f"refitted on all {c.n_labelled} labelled rows ({c.n_labelled_events} "
+                  "events)" if est is f.refit else
+                  f"{c.n_events} events in {c.n_rows} training rows, {c.n_accounts} accounts")
+        lines.append(f"{f.cell.key}  ({f.status.value}; strength {est.strength:g}; {fitted})")
         for j, m in enumerate(lay.metrics):
             ci = (f" [{est.ci[j, 0]:.3f}, {est.ci[j, 1]:.3f}]" if est.ci is not None else
                   f" ({est.ci_note})" if est.ci_note else "")
+            also = f"  ({which} fit {other.weights[j]:.3f})" if other is not None else ""
             lines.append(f"  {lay.components[lay.component_of[j]]:<22} {m:<32} "
-                         f"{lay.input_weights[j]:.3f} -> {est.weights[j]:.3f}{ci}")
+                         f"{lay.input_weights[j]:.3f} -> {est.weights[j]:.3f}{ci}{also}")
     return lines

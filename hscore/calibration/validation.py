@@ -32,8 +32,9 @@ import pandas as pd
 from hscore.config import Config
 from hscore.errors import HScoreError
 
-__all__ = ["Interval", "InstanceOf", "DateLike", "Strengths", "validate_params",
-           "bootstrap_count", "HORIZON", "CONFIG_LIKE", "resolve_horizon", "Integral", "Real"]
+__all__ = ["Interval", "InstanceOf", "Options", "DateLike", "Strengths", "validate_params",
+           "bootstrap_count", "HORIZON", "CONFIG_LIKE", "resolve_horizon", "horizon_line",
+           "Integral", "Real"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,19 @@ class InstanceOf:
 
     def __str__(self) -> str:
         return self.what
+
+
+@dataclass(frozen=True)
+class Options:
+    """One of a few words (a ``StrEnum`` member is its word)."""
+
+    words: tuple[str, ...]
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        return isinstance(value, str) and value in self.words
+
+    def __str__(self) -> str:
+        return "one of " + ", ".join(repr(w) for w in self.words)
 
 
 class DateLike:
@@ -173,3 +187,24 @@ def resolve_horizon(horizon_days: int | None, config_horizon: int | None, *,
         return None
     validate_params({"horizon_days": horizon}, {"horizon_days": [HORIZON]})
     return int(horizon)
+
+
+def horizon_line(horizon_days: int | None, config_name: str,
+                 config_horizon: int | None) -> str:
+    """What ``churned`` means, in the words that open every calibration and comparison: the
+    horizon in use and where it comes from (the config's ``label_horizon_days``, or given).
+
+    Examples
+    --------
+    >>> horizon_line(30, "lifecycle-default", 30)
+    "churned = churn within 30 days after the snapshot (label_horizon_days of 'lifecycle-default')"
+    >>> horizon_line(90, "lifecycle-default", 30)
+    "churned = churn within 90 days after the snapshot (horizon_days given; 'lifecycle-default' says 30)"
+    """
+    if horizon_days is None:
+        return (f"churned = churn within an unknown horizon ('{config_name}' sets no "
+                "label_horizon_days; pass --horizon-days)")
+    where = (f"label_horizon_days of '{config_name}'" if horizon_days == config_horizon else
+             f"horizon_days given; '{config_name}' sets none" if config_horizon is None else
+             f"horizon_days given; '{config_name}' says {config_horizon}")
+    return f"churned = churn within {horizon_days} days after the snapshot ({where})"

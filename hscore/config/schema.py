@@ -144,13 +144,18 @@ class Trend(_Model):
 # a hand-edited config.
 class DataWindow(_Model):
     """The rows a calibration saw: first and last training and holdout snapshot dates, the
-    holdout start and kind, and the label horizon."""
+    label horizon, and the holdout: its kind (``out_of_time``, ``accounts``, ``none``), its
+    start (out-of-time), share of accounts and seed (accounts), and why it was chosen when
+    it was chosen automatically (``holdout_note``)."""
 
     train: list[str] | None = None
     holdout: list[str] | None = None
-    holdout_from: str
+    holdout_from: str | None = None
     horizon_days: int
     holdout_kind: str | None = None
+    holdout_share: float | None = None
+    holdout_seed: int | None = None
+    holdout_note: str | None = None
 
 
 class CellRows(_Model):
@@ -165,6 +170,8 @@ class CellRows(_Model):
     no_score: int
     straddling_holdout: int
     holdout_unscored: int = 0
+    labelled: int | None = None      # every labelled, scored row: what a refit uses
+    exported: str | None = None      # the exported weights' rows: all | train | input
 
 
 class LeftOut(_Model):
@@ -227,6 +234,7 @@ class Provenance(_Model):
     data_window: DataWindow | None = None
     rows: dict[str, CellRows] | None = None
     left_out: LeftOut | None = None
+    exported_fit: str | None = None    # all: refitted on every labelled row | train
     strength: dict[str, float] | None = None
     status: dict[str, str] | None = None
     quality: dict[str, CellQuality] | None = None

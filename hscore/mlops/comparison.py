@@ -79,8 +79,8 @@ def comparison_window(version, cfg: Config | None = None, snapshots=None
                               "--snapshots") from None
         source = f"runs:/{version.run_id}/{HOLDOUT_ARTIFACT}"
     if window.empty:
-        raise HScoreError(f"snapshots: no labelled snapshot on or after the holdout start "
-                          f"{start.date()} in {source}")
+        raise HScoreError(f"snapshots: no labelled snapshot in the {holdout.describe()} "
+                          f"in {source}")
     return window, start, source
 
 

@@ -112,6 +112,19 @@ class PromotionResult(ResultDisplay):
                 f"decision={self.decision!r})")
 
 
+def _refit_note(challenger, chal_cfg: Config, window: pd.DataFrame) -> str | None:
+    """A challenger whose exported weights were refitted on every labelled row (the
+    calibration's ``exported_fit: all``) has seen the labels of its own holdout."""
+    prov = chal_cfg.provenance
+    seen = prov and prov.exported_fit == "all" and prov.data_window and prov.data_window.holdout
+    if not seen or not (pd.to_datetime(window["snapshot_date"]) <= pd.Timestamp(seen[1])).any():
+        return None
+    return (f"note: challenger v{challenger.version} was refitted on every labelled row up to "
+            f"{seen[1]} (exported_fit: all), rows of this window included: its figures here "
+            "are optimistic; compare on later snapshots (--snapshots) or calibrate with "
+            "--refit train")
+
+
 def _overlap_note(champion, champ_cfg: Config, start: pd.Timestamp) -> str | None:
     window = champ_cfg.provenance and champ_cfg.provenance.data_window
     train, horizon = (window.train, window.horizon_days) if window else (None, None)
@@ -181,10 +194,11 @@ def promote(version=None, *, tolerance: float = DEFAULT_TOLERANCE, force: bool =
             champion = None
         chal_cfg = version_config(challenger)
         window, start, source = comparison_window(challenger, chal_cfg, snapshots)
-        configs, notes = {"challenger": chal_cfg}, []
+        configs, notes = {"challenger": chal_cfg}, [_refit_note(challenger, chal_cfg, window)]
         if champion is not None and str(champion.version) != str(challenger.version):
             configs["champion"] = version_config(champion)
-            notes.append(_overlap_note(champion, configs["champion"], start))
+            if start is not None:         # an account holdout has no start date
+                notes.append(_overlap_note(champion, configs["champion"], start))
         try:
             table = compare_versions(configs, window, n_bootstrap=n_bootstrap, seed=seed)
         except DataError as err:
@@ -198,7 +212,7 @@ def promote(version=None, *, tolerance: float = DEFAULT_TOLERANCE, force: bool =
         dates = pd.to_datetime(window["snapshot_date"])
         result = PromotionResult(str(challenger.version),
                                  str(champion.version) if champion else None, decision, table,
-                                 str(start.date()),
+                                 str(start.date()) if start is not None else "(account holdout)",
                                  (str(dates.min().date()), str(dates.max().date())), source,
                                  tolerance, tuple(n for n in notes if n))
         _record(client, challenger, champion, result)

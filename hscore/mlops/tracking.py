@@ -128,10 +128,12 @@ def holdout_rows(frame: pd.DataFrame, holdout) -> pd.DataFrame:
 
 def _params(result) -> dict[str, object]:
     strengths = result.strengths
+    holdout = result.holdout
     params = {
         "input_config": result.base_config.name,
         "stages": ",".join(result.fits),
-        "holdout_from": str(result.holdout_from.date()),
+        **_holdout_keys(holdout),
+        "exported_fit": result.refit.value,
         "horizon_days": result.horizon_days,
         "n_bootstrap": result.n_bootstrap,
         "seed": result.seed,
@@ -143,6 +145,17 @@ def _params(result) -> dict[str, object]:
         params[f"strength.{_key(fit.cell.key)}"] = fit.estimate.strength
         params[f"status.{_key(fit.cell.key)}"] = fit.status.value
     return params
+
+
+def _holdout_keys(holdout) -> dict[str, str]:
+    """The holdout as params and version tags: its kind and what that kind needs (the keys
+    :meth:`~hscore.calibration.split.Holdout.recorded` reads back)."""
+    keys = {"holdout_kind": holdout.kind.value}
+    if holdout.start is not None:
+        keys["holdout_from"] = str(holdout.start.date())
+    if holdout.share is not None:
+        keys.update(holdout_share=str(holdout.share), holdout_seed=str(holdout.seed))
+    return keys
 
 
 def _metrics(result) -> dict[str, float]:
@@ -293,7 +306,8 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
                 version = None
                 if register:
                     tags = {"run_id": run_id, "input_config": result.base_config.name,
-                            "holdout_from": str(result.holdout_from.date()),
+                            **_holdout_keys(result.holdout),
+                            "exported_fit": result.refit.value,
                             "horizon_days": str(result.horizon_days), "data.sha256": data_hash}
                     version = model.register(client, cfg, folder / "calibration" / "config.yaml",
                                              frame, tags, result.quality)
