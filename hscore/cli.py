@@ -117,12 +117,12 @@ def _run_score(args) -> int:
         table_format(args.out, output=True)
     config = _config(args)
     frame = _snapshots(args)
+    y = _labels(frame)
     scores = HealthScorer(config).score(frame)
-    labelled = "churned" in frame.columns
-    if labelled:
-        scores = _with_labels(scores, frame)
+    if y is not None:
+        scores = _with_labels(scores, y)
     print(score_summary(scores).to_string())
-    if labelled:
+    if y is not None:
         print(_score_auc_text(scores))
     if args.out:
         write_frame(scores, args.out)
@@ -133,14 +133,21 @@ def _run_score(args) -> int:
     return 0
 
 
-def _with_labels(scores, frame):
+def _labels(frame):
+    """``churned`` as float 0/1 (NaN = not yet known), None without the column; other values
+    are an error that lists them."""
+    if "churned" not in frame.columns:
+        return None
+    from hscore.calibration.design import labels
+
+    return labels(frame)
+
+
+def _with_labels(scores, y):
     """The scores with the input's ``churned`` (0/1, empty = not yet known) after ``stage`` and
     ``segment``, so the file can be evaluated or joined without the input."""
     import pandas as pd
 
-    from hscore.calibration.design import labels
-
-    y = labels(frame)          # bad values are an error naming them
     at = scores.columns.get_loc("segment" if "segment" in scores.columns else "stage") + 1
     out = scores.copy(deep=False)
     out.insert(at, "churned", pd.array(y, dtype="Float64").astype("Int64"))
@@ -149,7 +156,7 @@ def _with_labels(scores, frame):
 
 def _score_auc_text(scores) -> str:
     """How well the score ranks churn on the labelled rows that have a score: AUC per stage
-    and pooled (risk = -score), with the number of labelled rows and churn events."""
+    (config order) and pooled (risk = -score), with the number of labelled rows and events."""
     import numpy as np
     import pandas as pd
 
@@ -158,15 +165,16 @@ def _score_auc_text(scores) -> str:
     y = scores["churned"].to_numpy(dtype=np.float64, na_value=np.nan)
     score = scores["score"].to_numpy(dtype=np.float64)
     keep = ~np.isnan(y) & ~np.isnan(score)
+    if not keep.any():
+        return "AUC: no row has both a known churned label and a score"
     stage = scores["stage"].astype(str).to_numpy()
-    rows = []
-    groups = [(s, keep & (stage == s)) for s in pd.unique(stage[keep])]
-    for name, mask in groups + ([("all", keep)] if len(groups) != 1 else []):
-        rows.append({"stage": name, "labelled_rows": int(mask.sum()),
-                     "churned": int(y[mask].sum()), "auc": round(auc(y[mask], -score[mask]), 3)})
-    table = pd.DataFrame(rows, columns=["stage", "labelled_rows", "churned", "auc"])
+    groups = [(s, keep & (stage == s)) for s in scores["stage"].cat.categories]
+    groups = [(s, mask) for s, mask in groups if mask.any()]
+    rows = [{"stage": name, "labelled_rows": int(mask.sum()), "churned": int(y[mask].sum()),
+             "auc": round(auc(y[mask], -score[mask]), 3)}
+            for name, mask in groups + ([("all", keep)] if len(groups) > 1 else [])]
     return ("AUC of the score against churned (labelled rows with a score; 0.5 = chance, "
-            "NaN = one class only):\n" + table.to_string(index=False))
+            "NaN = one class only):\n" + pd.DataFrame(rows).to_string(index=False))
 
 
 def _add_demo(sub) -> None:

@@ -118,7 +118,8 @@ _N_ALSO = 8
 
 def _closest(name: str, columns, *, short: bool = False) -> str:
     """``"; closest names in the data: 'a', 'b'"`` (difflib, ignoring case, spaces and dashes;
-    or a column whose name holds ``name``), or ``""`` when no column comes close.
+    or the same words in another order; or a column whose name holds ``name``), or ``""``
+    when no column comes close.
     ``short``: ``" (closest: 'a')"``."""
     import difflib
 
@@ -130,8 +131,11 @@ def _closest(name: str, columns, *, short: bool = False) -> str:
         by_key.setdefault(key(c), str(c))
     wanted = key(name)
     close = difflib.get_close_matches(wanted, list(by_key), n=3, cutoff=0.75)
-    # ... or a column whose name holds the whole name: 'lifecycle_stage' for 'stage'
-    close += [k for k in by_key if f"_{wanted}_" in f"_{k}_" and k not in close]
+    # ... or a column with the same words in another order ('pulse_csm' for 'csm_pulse'),
+    # or whose name holds the whole name ('lifecycle_stage' for 'stage')
+    words = sorted(wanted.split("_"))
+    close += [k for k in by_key if k not in close
+              and (sorted(k.split("_")) == words or f"_{wanted}_" in f"_{k}_")]
     found = [by_key[k] for k in close[:1 if short else 3]]
     if not found:
         return ""
