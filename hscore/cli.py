@@ -8,11 +8,12 @@ column or field; there is no traceback for anything the user can fix.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hscore.errors import HScoreError, print_warnings
+from hscore.errors import HScoreError, MissingColumnError, OutputError, print_warnings
 
 __all__ = ["main"]
 
@@ -46,29 +47,134 @@ _COUNT = _whole(0)
 _POSITIVE = _whole(1)
 
 
+class _Default(str):
+    """A default argument value, told apart from the same text typed by the user (the
+    missing-column error says "the default config is 'lifecycle'" only when it was not)."""
+
+
+def _add_date_format(p) -> None:
+    p.add_argument("--date-format", metavar="FORMAT",
+                   help="how snapshot_date is written, in strftime codes (e.g. '%%d/%%m/%%Y'); "
+                        "default ISO 8601 (YYYY-MM-DD); dates are never guessed")
+
+
+def _add_reading(p, *, plots: tuple[str, ...] = ()) -> None:
+    """The flags of every command that reads snapshots with a config: --date-format,
+    --normalize-weights and, with ``plots`` (the figures it draws), --plots DIR."""
+    _add_date_format(p)
+    p.add_argument("--normalize-weights", action="store_true",
+                   help="rescale the config's weights to sum to 1 in each stage and component "
+                        "(a config typed as percentages)")
+    if plots:
+        p.add_argument("--plots", metavar="DIR",
+                       help=f"write {', '.join(f'{n}.png' for n in plots)} to this folder")
+        p.set_defaults(figures=plots)
+
+
+def _config(args):
+    """The command's config, loaded (and normalized with --normalize-weights)."""
+    from hscore.config import load_config
+
+    return load_config(args.config, normalize=args.normalize_weights)
+
+
+def _snapshots(args):
+    from hscore.scoring.snapshots import read_snapshots
+
+    return read_snapshots(args.snapshots, date_format=args.date_format)
+
+
+def _write_plots(args, draw) -> None:
+    """Write each figure ``draw`` maps a name to (a function of nothing that returns a
+    matplotlib Figure) as ``<--plots>/<name>.png``, atomically, and print its path."""
+    if not getattr(args, "plots", None):
+        return
+    from hscore.files import atomic_write
+
+    for name in args.figures:
+        fig = draw[name]()
+        path = atomic_write(Path(args.plots) / f"{name}.png",
+                            lambda tmp, fig=fig: fig.savefig(tmp, format="png", dpi=100))
+        print(f"wrote plot {path}")
+
+
 def _add_score(sub) -> None:
     p = sub.add_parser("score", help="score snapshots with a config")
     p.add_argument("--config", required=True, help="YAML path or shipped default name")
     p.add_argument("--snapshots", required=True, help="snapshot table, .csv or .parquet")
     p.add_argument("--out", help="write scores to this .csv or .parquet (default: summary only)")
+    _add_reading(p, plots=("score_distribution",))
     p.set_defaults(run=_run_score, inputs=("config", "snapshots"), outputs=("out",))
 
 
 def _run_score(args) -> int:
-    from hscore.config import load_config
     from hscore.scoring.scorer import HealthScorer
-    from hscore.scoring.snapshots import read_snapshots, write_frame
+    from hscore.scoring.snapshots import write_frame
     from hscore.report import score_summary
     from hscore.scoring.tables import table_format
 
     if args.out:
         table_format(args.out, output=True)
-    scores = HealthScorer(load_config(args.config)).score(read_snapshots(args.snapshots))
+    config = _config(args)
+    frame = _snapshots(args)
+    y = _labels(frame)
+    scores = HealthScorer(config).score(frame)
+    if y is not None:
+        scores = _with_labels(scores, y)
     print(score_summary(scores).to_string())
+    if y is not None:
+        print(_score_auc_text(scores))
     if args.out:
         write_frame(scores, args.out)
         print(f"wrote {len(scores)} scored rows to {args.out}")
+    from hscore import plots
+
+    _write_plots(args, {"score_distribution": lambda: plots.score_distribution(scores, config)})
     return 0
+
+
+def _labels(frame):
+    """``churned`` as float 0/1 (NaN = not yet known), None without the column; other values
+    are an error that lists them."""
+    if "churned" not in frame.columns:
+        return None
+    from hscore.calibration.design import labels
+
+    return labels(frame)
+
+
+def _with_labels(scores, y):
+    """The scores with the input's ``churned`` (0/1, empty = not yet known) after ``stage`` and
+    ``segment``, so the file can be evaluated or joined without the input."""
+    import pandas as pd
+
+    at = scores.columns.get_loc("segment" if "segment" in scores.columns else "stage") + 1
+    out = scores.copy(deep=False)
+    out.insert(at, "churned", pd.array(y, dtype="Float64").astype("Int64"))
+    return out
+
+
+def _score_auc_text(scores) -> str:
+    """How well the score ranks churn on the labelled rows that have a score: AUC per stage
+    (config order) and pooled (risk = -score), with the number of labelled rows and events."""
+    import numpy as np
+    import pandas as pd
+
+    from hscore.calibration.evaluation import auc
+
+    y = scores["churned"].to_numpy(dtype=np.float64, na_value=np.nan)
+    score = scores["score"].to_numpy(dtype=np.float64)
+    keep = ~np.isnan(y) & ~np.isnan(score)
+    if not keep.any():
+        return "AUC: no row has both a known churned label and a score"
+    stage = scores["stage"].astype(str).to_numpy()
+    groups = [(s, keep & (stage == s)) for s in scores["stage"].cat.categories]
+    groups = [(s, mask) for s, mask in groups if mask.any()]
+    rows = [{"stage": name, "labelled_rows": int(mask.sum()), "churned": int(y[mask].sum()),
+             "auc": round(auc(y[mask], -score[mask]), 3)}
+            for name, mask in groups + ([("all", keep)] if len(groups) > 1 else [])]
+    return ("AUC of the score against churned (labelled rows with a score; 0.5 = chance, "
+            "NaN = one class only):\n" + pd.DataFrame(rows).to_string(index=False))
 
 
 def _add_demo(sub) -> None:
@@ -90,7 +196,8 @@ def _run_demo(args) -> int:
 def _add_calibrate(sub) -> None:
     p = sub.add_parser("calibrate", help="learn per-stage weights from churn history")
     p.add_argument("--snapshots", required=True, help="snapshot table with churned, .csv/.parquet")
-    p.add_argument("--config", default="lifecycle", help="starting config (default: lifecycle)")
+    p.add_argument("--config", default=_Default("lifecycle"),
+                   help="starting config (default: lifecycle)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--holdout-from", help="first day of the out-of-time holdout (YYYY-MM-DD)")
     which.add_argument("--holdout", choices=("accounts", "none"),
@@ -113,6 +220,7 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--require-tracking", action="store_true",
                    help="exit 1 when the MLflow run cannot be logged (default: say so, exit 0; "
                         "the calibrated config is written to --out either way)")
+    _add_reading(p, plots=("weights", "calibration_curve", "roc"))
     p.set_defaults(run=_run_calibrate, inputs=("snapshots", "config"), outputs=("out",))
 
 
@@ -129,14 +237,16 @@ def _strengths(text: str) -> tuple[float, ...]:
 def _run_calibrate(args) -> int:
     import warnings
 
+    from hscore import plots
     from hscore.calibration import calibrate
     from hscore.config import save_config
-    from hscore.scoring.snapshots import read_snapshots
 
-    frame = read_snapshots(args.snapshots)
-    with warnings.catch_warnings(record=True) as caught, _progress(args):
+    config = _config(args)
+    frame = _snapshots(args)
+    with warnings.catch_warnings(record=True) as caught, _progress(args), \
+            _default_config_hint(args):
         warnings.simplefilter("always")
-        result = calibrate(frame, args.config, holdout_from=args.holdout_from,
+        result = calibrate(frame, config, holdout_from=args.holdout_from,
                            holdout=args.holdout, refit=args.refit,
                            horizon_days=args.horizon_days, n_bootstrap=args.bootstrap,
                            strengths=args.strengths, seed=args.seed)
@@ -144,6 +254,9 @@ def _run_calibrate(args) -> int:
     save_config(result.config, args.out)
     result.print_summary(warnings=False)    # printed on stderr above; first line: the horizon
     print(f"wrote calibrated config to {args.out} (exported fit: {result.refit})")
+    _write_plots(args, {"weights": lambda: plots.weights(result),
+                        "calibration_curve": lambda: plots.calibration_curve(result),
+                        "roc": lambda: plots.roc(result)})
     if args.no_track:
         return 0
     return _track(result, frame, args)
@@ -181,8 +294,40 @@ def _track(result, frame, args) -> int:
     prov = result.config.provenance.extended(**added)
     save_config(result.config.replace(provenance=prov.to_dict()), args.out)
     print(info)
+    folder = _run_artifacts(info)
+    if folder:
+        print(f"run artifacts: {folder} (calibration/: config and tables; plots/: "
+              f"weights.png, calibration_curve.png, roc.png; holdout/: the holdout snapshots)")
     print(describe_store())
     return 0
+
+
+def _run_artifacts(info) -> str | None:
+    """Where a tracked run's artifacts are: a folder for a local store, else the artifact URI
+    (None when the store cannot say). Asks MLflow for the run's own artifact URI, so an
+    experiment created elsewhere with another artifact location is right too."""
+    from urllib.parse import unquote, urlparse
+
+    try:
+        from mlflow import MlflowClient
+
+        uri = MlflowClient(info.tracking_uri).get_run(info.run_id).info.artifact_uri
+    except Exception:  # noqa: BLE001 - the run is logged; where its files are is a courtesy
+        return None
+    return unquote(urlparse(uri).path) if uri.startswith("file:") else uri
+
+
+@contextlib.contextmanager
+def _default_config_hint(args):
+    """A missing column under the config calibrate chose by default says so: the data may
+    be meant for another config."""
+    try:
+        yield
+    except MissingColumnError as err:
+        if not isinstance(args.config, _Default):
+            raise
+        raise err.amended(f"the default config is '{args.config}'; pass --config with the "
+                          f"config this table is meant for") from None
 
 
 def _add_compare(sub) -> None:
@@ -197,7 +342,8 @@ def _add_compare(sub) -> None:
     p.add_argument("--horizon-days", type=_POSITIVE, help="label horizon (default: the config's)")
     p.add_argument("--seed", type=_SEED, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    p.set_defaults(run=_run_compare)
+    _add_reading(p, plots=("compare_lift",))
+    p.set_defaults(run=_run_compare, inputs=("snapshots", "config"))
 
 
 def _progress(args):
@@ -210,17 +356,19 @@ def _progress(args):
 def _run_compare(args) -> int:
     import warnings
 
+    from hscore import plots
     from hscore.calibration.compare import compare
-    from hscore.scoring.snapshots import read_snapshots
 
-    frame = read_snapshots(args.snapshots)
+    config = _config(args)
+    frame = _snapshots(args)
     with warnings.catch_warnings(record=True) as caught, _progress(args):
         warnings.simplefilter("always")
-        result = compare(frame, args.config, args.stage, args.a, args.b,
+        result = compare(frame, config, args.stage, args.a, args.b,
                          n_bootstrap=args.bootstrap, seed=args.seed,
                          horizon_days=args.horizon_days)
     print_warnings(caught, file=sys.stderr)
     result.print_summary(warnings=False)    # printed on stderr above; first line: the horizon
+    _write_plots(args, {"compare_lift": lambda: plots.compare_lift(result)})
     return 0
 
 
@@ -255,6 +403,7 @@ def _add_promote(sub) -> None:
                         f"(default {DEFAULT_TOLERANCE})")
     p.add_argument("--snapshots", help="compare on this file's rows from the challenger's "
                                        "holdout start (default: the holdout its run logged)")
+    _add_date_format(p)
     p.add_argument("--bootstrap", type=_COUNT, default=200,
                    help="paired account-bootstrap resamples for the ΔAUC CI")
     p.add_argument("--seed", type=_SEED, default=0)
@@ -266,8 +415,11 @@ def _run_promote(args) -> int:
     from hscore.mlops.store import quiet_mlflow
 
     quiet_mlflow()
+    snapshots = args.snapshots
+    if snapshots is not None and args.date_format is not None:
+        snapshots = _snapshots(args)        # read here: promote() reads ISO dates only
     result = promote(args.version, tolerance=args.tolerance, force=args.force,
-                     snapshots=args.snapshots, n_bootstrap=args.bootstrap, seed=args.seed)
+                     snapshots=snapshots, n_bootstrap=args.bootstrap, seed=args.seed)
     print(result)
     return 0
 
@@ -320,6 +472,12 @@ def _store_paths() -> tuple[dict[str, Path], dict[str, Path]]:
 def guard_outputs(args) -> None:
     """Before any work: no output of the command may be one of its inputs or the store."""
     outputs = {f"--{n}": getattr(args, n) for n in getattr(args, "outputs", ())}
+    folder = getattr(args, "plots", None)
+    if folder:
+        if Path(folder).exists() and not Path(folder).is_dir():
+            raise OutputError(f"--plots {folder} is a file, not a folder")
+        outputs.update({f"--plots {name}.png": str(Path(folder) / f"{name}.png")
+                        for name in args.figures})
     if not any(outputs.values()):
         return
     from hscore.files import refuse_overwrite

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["HScoreError", "ConfigError", "DataError", "OutputError", "HScoreWarning",
-           "print_warnings"]
+__all__ = ["HScoreError", "ConfigError", "DataError", "MissingColumnError", "OutputError",
+           "HScoreWarning", "print_warnings"]
 
 
 class HScoreError(ValueError):
@@ -24,9 +24,11 @@ class HScoreError(ValueError):
 class ConfigError(HScoreError):
     """A config that breaks the schema; ``problems`` lists ``(path, message)`` pairs."""
 
-    def __init__(self, problems: Sequence[tuple[str, str]], source: str | None = None):
+    def __init__(self, problems: Sequence[tuple[str, str]], source: str | None = None, *,
+                 hint: str | None = None):
         self.problems = list(problems)
         self.source = source
+        self.hint = hint
         where = f" in {source}" if source else ""
         if len(self.problems) == 1:
             path, msg = self.problems[0]
@@ -34,6 +36,8 @@ class ConfigError(HScoreError):
         else:
             lines = "; ".join(f"{p}: {m}" for p, m in self.problems)
             text = f"invalid config{where}: {len(self.problems)} problems: {lines}"
+        if hint:
+            text += f" ({hint})"
         super().__init__(text)
 
 
@@ -61,6 +65,7 @@ class DataError(HScoreError):
                  examples: Sequence[object] = (), rows: Sequence[int] = (), *,
                  file: object = None, line: int | None = None):
         self.column = column
+        self.message = message
         self.n_rows = n_rows
         self.examples = list(examples)
         self.rows = [int(r) for r in rows]
@@ -82,6 +87,15 @@ class DataError(HScoreError):
                 text += f"; first rows: {', '.join(map(str, self.rows))}"
             text += ")"
         super().__init__(text)
+
+    def amended(self, note: str) -> DataError:
+        """The same error with ``note`` added to its message (a caller that knows more)."""
+        return type(self)(self.column, f"{self.message}; {note}", self.n_rows, self.examples,
+                          self.rows, file=self.file, line=self.line)
+
+
+class MissingColumnError(DataError):
+    """A column the config needs is not in the data (a metric, ``stage``, ``seats``...)."""
 
 
 class OutputError(HScoreError):

@@ -68,7 +68,8 @@ def _one_error_line(capsys) -> str:
 @pytest.mark.parametrize("change, expected", [
     (lambda f: f.drop(columns="churned"), "error: column 'churned': required column is missing"),
     (lambda f: f.assign(churned=f["churned"].astype(object).where(f.index != 3, "yes")),
-     "error: column 'churned': values that are not 0/1 (1 row; first accounts: s1-0000; first rows: 3)"),
+     "error: column 'churned': values that are not 0/1: 'yes' (1 row); write 1 = churned, "
+     "0 = retained, empty = not yet known (1 row; first accounts: s1-0000; first rows: 3)"),
     (lambda f: f.drop(columns="m6"), "error: column 'm6': metric column is missing"),
     (lambda f: f.assign(churned=f["churned"] * 0), "error: column 'churned': no churn events"),
 ])

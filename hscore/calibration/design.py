@@ -187,13 +187,25 @@ def labels(frame: pd.DataFrame) -> np.ndarray:
         numeric = pd.to_numeric(col, errors="coerce")
         bad = (numeric.isna() & col.notna()).to_numpy()
         if bad.any():
-            raise row_error(frame, "churned", "values that are not 0/1", bad)
+            raise row_error(frame, "churned", f"values that are not 0/1: {_found(col, bad)}; "
+                                              f"write 1 = churned, 0 = retained, empty = not "
+                                              f"yet known", bad)
         col = numeric
     y = col.to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isnan(y) & (y != 0) & (y != 1)
     if bad.any():
-        raise row_error(frame, "churned", "values other than 0, 1 or empty", bad)
+        raise row_error(frame, "churned", f"values other than 0, 1 or empty: "
+                                          f"{_found(col, bad)}", bad)
     return y
+
+
+def _found(col: pd.Series, bad: np.ndarray, most: int = 5) -> str:
+    """The distinct values of ``col`` on the ``bad`` rows, most frequent first, with counts:
+    ``'yes' (120 rows), 'no' (80 rows)``."""
+    counts = pd.Series(col.to_numpy()[bad]).value_counts(sort=True)
+    shown = ", ".join(f"{v!r} ({n} row{'s' if n != 1 else ''})"
+                      for v, n in counts.head(most).items())
+    return shown + (f" and {len(counts) - most} other values" if len(counts) > most else "")
 
 
 def account_ranks(checked: CheckedSnapshots) -> np.ndarray:

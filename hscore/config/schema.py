@@ -18,7 +18,7 @@ from hscore.config.cells import Cell
 from hscore.errors import ConfigError
 
 __all__ = ["Config", "Stage", "Component", "Metric", "Provenance", "config_from_dict",
-           "normalize_weights", "WEIGHT_TOLERANCE"]
+           "normalize_weights", "WEIGHT_TOLERANCE", "PERCENT_HINT"]
 
 SCHEMA_VERSION = 1
 WEIGHT_TOLERANCE = 1e-9
@@ -495,8 +495,22 @@ def config_from_dict(data: Mapping[str, Any], source: str | None = None) -> Conf
         raise ConfigError(_pydantic_problems(err), source) from None
     problems = _semantic_problems(cfg)
     if problems:
-        raise ConfigError(problems, source)
+        raise ConfigError(problems, source, hint=PERCENT_HINT if _scaled(cfg) else None)
     return cfg
+
+
+#: What a config whose weights sum to far more than 1 is told (typed as percentages).
+PERCENT_HINT = ("weights typed as percentages? rescale them to sum to 1 with "
+                "hscore.normalize_weights(config) or hscore.load_config(path, normalize=True), "
+                "or pass --normalize-weights on the command line")
+
+
+def _scaled(cfg: Config) -> bool:
+    """Do the weights of some stage or component sum to well over 1 (``weight: 35``)?"""
+    groups = [stage.components for stage in cfg.stages.values()]
+    groups += [comp.metrics for stage in cfg.stages.values()
+               for comp in stage.components.values()]
+    return any(math.fsum(item.weight for item in group.values()) > 1.5 for group in groups)
 
 
 _FLOAT_FIELDS = {"weight", "lo", "hi", "half_life_days", "healthy", "at_risk", "alert_drop",

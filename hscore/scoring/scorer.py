@@ -228,9 +228,10 @@ class HealthScorer:
         return f"HealthScorer({self.config!r})"
 
     # ------------------------------------------------------------ sub-scores
-    def check(self, frame: pd.DataFrame) -> CheckedSnapshots:
-        """Validate a snapshot frame against this config (raises DataError)."""
-        return check_snapshots(frame, self.config)
+    def check(self, frame: pd.DataFrame, *, date_format: str | None = None) -> CheckedSnapshots:
+        """Validate a snapshot frame against this config (raises DataError); text dates are
+        ISO 8601 unless ``date_format`` says how they are written."""
+        return check_snapshots(frame, self.config, date_format=date_format)
 
     def _fill_subscores(self, plan: _StagePlan, checked: CheckedSnapshots, rows: np.ndarray,
                         out: np.ndarray, seats_buf: np.ndarray | None = None,
@@ -378,7 +379,8 @@ class HealthScorer:
         return max(1, min(int(n_jobs), n_blocks // 2))
 
     # ----------------------------------------------------------------- score
-    def score(self, frame: pd.DataFrame, *, trend: bool = True) -> pd.DataFrame:
+    def score(self, frame: pd.DataFrame, *, trend: bool = True,
+              date_format: str | None = None) -> pd.DataFrame:
         """Score every row of a snapshot frame.
 
         Returns one row per input row, in input order: ``account_id``,
@@ -389,9 +391,13 @@ class HealthScorer:
         (why a score is empty), ``component_<name>`` per component and
         ``contribution_<metric>`` per metric (points; they add up to ``score``).
         Components and metrics that a row's stage does not use are empty.
+
+        Text dates are read by the one date rule (:mod:`hscore.scoring.dates`): ISO 8601
+        unless ``date_format`` (strftime codes, ``"%d/%m/%Y"``) is given; never guessed.
         """
         # Values are checked against their domains block by block below.
-        checked = check_snapshots(frame, self.config, check_values=False)
+        checked = check_snapshots(frame, self.config, check_values=False,
+                                  date_format=date_format)
         verified: set[str] = set()
         cfg = self.config
         n = checked.n_rows

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from hscore.config import Config
-from hscore.errors import DataError
+from hscore.errors import DataError, MissingColumnError
+from hscore.scoring.dates import parse_dates
 from hscore.scoring.tables import read_table, refuse_duplicate_names
 from hscore.scoring.tables import write_table as write_frame
 
@@ -111,6 +112,37 @@ class CheckedSnapshots:
                                             f"'{name}' is measured", bad)
 
 
+#: How many more missing metric columns an error names after the first.
+_N_ALSO = 8
+
+
+def _closest(name: str, columns, *, short: bool = False) -> str:
+    """``"; closest names in the data: 'a', 'b'"`` (difflib, ignoring case, spaces and dashes;
+    or the same words in another order; or a column whose name holds ``name``), or ``""``
+    when no column comes close.
+    ``short``: ``" (closest: 'a')"``."""
+    import difflib
+
+    def key(text: object) -> str:
+        return "_".join(str(text).strip().lower().replace("-", " ").split())
+
+    by_key: dict[str, str] = {}
+    for c in columns:
+        by_key.setdefault(key(c), str(c))
+    wanted = key(name)
+    close = difflib.get_close_matches(wanted, list(by_key), n=3, cutoff=0.75)
+    # ... or a column with the same words in another order ('pulse_csm' for 'csm_pulse'),
+    # or whose name holds the whole name ('lifecycle_stage' for 'stage')
+    words = sorted(wanted.split("_"))
+    close += [k for k in by_key if k not in close
+              and (sorted(k.split("_")) == words or f"_{wanted}_" in f"_{k}_")]
+    found = [by_key[k] for k in close[:1 if short else 3]]
+    if not found:
+        return ""
+    shown = ", ".join(repr(f) for f in found)
+    return f" (closest: {shown})" if short else f"; closest names in the data: {shown}"
+
+
 def _examples(frame: pd.DataFrame, mask: np.ndarray) -> list[object]:
     """The first distinct accounts among the offending rows (several rows of one account name
     it once), or the row positions when the frame has no account ids."""
@@ -127,37 +159,25 @@ def _fail(frame: pd.DataFrame, column: str, message: str, mask: np.ndarray) -> D
 
 
 # ------------------------------------------------------------------ file i/o
-#: Columns read from CSV as text: ids keep their leading zeros.
-TEXT_COLUMNS = ("account_id", "stage", "segment")
+#: Columns read from CSV as text: ids keep their leading zeros, and dates are read by the
+#: date rule, not by the CSV reader (``20240101`` stays text, not a number).
+TEXT_COLUMNS = ("account_id", "stage", "segment", "snapshot_date")
 
 
-def read_snapshots(path: str | os.PathLike) -> pd.DataFrame:
+def read_snapshots(path: str | os.PathLike, date_format: str | None = None) -> pd.DataFrame:
     """Read a snapshot table from .csv or .parquet (see :mod:`hscore.scoring.tables`).
 
-    CSV ids and stages are read as text; ``snapshot_date`` is parsed as a date
-    and a value that is not one is an error, not a silent NaT. A file that cannot
-    be read as a table (not UTF-8, ragged rows, a column named twice, a corrupt
-    Parquet file) is a :class:`~hscore.errors.DataError` naming the file.
+    CSV ids, stages and dates are read as text; ``snapshot_date`` is then read by the one
+    date rule (:mod:`hscore.scoring.dates`): ISO 8601 unless ``date_format`` (strftime codes
+    such as ``"%d/%m/%Y"``) is given, never guessed, and a value that is not a date in that
+    form is an error, not a silent NaT. A file that cannot be read as a table (not UTF-8,
+    ragged rows, a column named twice, a corrupt Parquet file) is a
+    :class:`~hscore.errors.DataError` naming the file.
     """
     frame = read_table(path, text_columns=TEXT_COLUMNS)
     if "snapshot_date" in frame.columns:
-        frame["snapshot_date"] = _parse_dates(frame, frame["snapshot_date"])
+        frame["snapshot_date"] = parse_dates(frame["snapshot_date"], date_format, frame=frame)
     return frame
-
-
-def _parse_dates(frame: pd.DataFrame, col: pd.Series) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(col):
-        if getattr(col.dt, "tz", None) is not None:
-            col = col.dt.tz_localize(None)
-        missing = col.isna().to_numpy()
-        if missing.any():
-            raise _fail(frame, "snapshot_date", "empty dates", missing)
-        return col
-    parsed = pd.to_datetime(col, errors="coerce", format="mixed")
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        raise _fail(frame, "snapshot_date", "values that are not dates", bad)
-    return parsed
 
 
 def _as_float(frame: pd.DataFrame, name: str, *, allow_bool: bool = True) -> np.ndarray:
@@ -255,7 +275,8 @@ def _id_error(frame, name, message, bad_unique, codes, values) -> DataError:
 
 # --------------------------------------------------------------------- check
 def check_snapshots(frame: pd.DataFrame, config: Config, *,
-                    check_values: bool = True) -> CheckedSnapshots:
+                    check_values: bool = True, date_format: str | None = None
+                    ) -> CheckedSnapshots:
     """Validate ``frame`` against the data contract and ``config``.
 
     Parameters
@@ -270,6 +291,9 @@ def check_snapshots(frame: pd.DataFrame, config: Config, *,
         checks block by block while it scores, on values it has in cache
         anyway, through :meth:`CheckedSnapshots.check_metric`; the error is
         the same.
+    date_format : str, optional
+        How text dates are written (strftime codes); default ISO 8601. Dates are never
+        guessed (:mod:`hscore.scoring.dates`); datetime columns need no format.
 
     Raises
     ------
@@ -285,7 +309,8 @@ def check_snapshots(frame: pd.DataFrame, config: Config, *,
     required = ["account_id", "snapshot_date"] + ([] if config.single_stage else ["stage"])
     for name in required:
         if name not in frame.columns:
-            raise DataError(name, "required column is missing")
+            raise MissingColumnError(name, "required column is missing"
+                                     + _closest(name, frame.columns))
 
     accounts = frame["account_id"]
     # One hash pass gives both the account codes (for duplicates and trend) and the
@@ -314,7 +339,7 @@ def check_snapshots(frame: pd.DataFrame, config: Config, *,
         remap = np.array([stages.index(u) for u in uniques], dtype=np.int8)
         stage_codes = remap[codes]
 
-    dates = _parse_dates(frame, frame["snapshot_date"])
+    dates = parse_dates(frame["snapshot_date"], date_format, frame=frame)
     days = dates.to_numpy(dtype="datetime64[D]").astype(np.int64)
 
     counts = np.bincount(stage_codes, minlength=len(stages))
@@ -323,16 +348,25 @@ def check_snapshots(frame: pd.DataFrame, config: Config, *,
     used = list(dict.fromkeys(used))
     missing_cols = [m for m in used if m not in frame.columns]
     if missing_cols:
-        raise DataError(missing_cols[0], "metric column is missing from the data"
-                        + (f" (also missing: {', '.join(missing_cols[1:])})"
-                           if len(missing_cols) > 1 else "")
-                        + "; add an empty column if the metric is not measured")
+        spare = [c for c in frame.columns if c not in config.metric_names]
+        also = [f"{m}{_closest(m, spare, short=True)}" for m in missing_cols[1:]]
+        if len(also) > _N_ALSO:
+            also[_N_ALSO:] = [f"and {len(also) - _N_ALSO} more"]
+        raise MissingColumnError(
+            missing_cols[0], "metric column is missing from the data"
+            + _closest(missing_cols[0], spare)
+            + (f" (also missing: {', '.join(also)})" if also else "")
+            + "; add an empty column if the metric is not measured")
 
-    needs_seats = any(spec.per_seat for m in used for _, _, spec in config.metric_specs(m))
+    per_seat = [m for m in used if any(spec.per_seat for _, _, spec in config.metric_specs(m))]
     seats = None
-    if needs_seats or "seats" in frame.columns:
+    if per_seat or "seats" in frame.columns:
         if "seats" not in frame.columns:
-            raise DataError("seats", "required column is missing (per-seat metrics need it)")
+            raise MissingColumnError(
+                "seats", f"required column is missing (per-seat metrics need it): "
+                f"{', '.join(per_seat)} {'are' if len(per_seat) > 1 else 'is'} divided by seats;"
+                f" a config without per-seat metrics needs no seats column"
+                + _closest("seats", frame.columns))
         integer = pd.api.types.is_integer_dtype(frame["seats"].dtype) and not isinstance(
             frame["seats"].dtype, pd.api.extensions.ExtensionDtype)
         seats = _as_float(frame, "seats", allow_bool=False)

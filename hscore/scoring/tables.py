@@ -6,7 +6,8 @@ line is at fault):
 
 - the format comes from the suffix (``.csv``, ``.parquet``/``.pq``); a Parquet file named
   ``.csv``, a binary file, text that is not UTF-8, a truncated or corrupt Parquet file are
-  refused;
+  refused; an Excel workbook is refused with how to convert it (openpyxl is not a
+  dependency);
 - a column name that appears twice in the header (or twice once spaces around it are
   removed and Unicode is normalized) is refused: pandas would rename the second one
   (``csm_pulse.1``) and read the first;
@@ -44,6 +45,9 @@ __all__ = ["read_table", "write_table", "table_format", "duplicate_names",
            "refuse_duplicate_names", "SUFFIXES"]
 
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+#: Excel workbooks are not read (hscore does not depend on openpyxl): the error says how to
+#: convert one.
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 _CHUNK = 1 << 24
 _SNIFF = 1 << 16
 _N_LINES = 3
@@ -51,9 +55,15 @@ _N_LINES = 3
 
 def table_format(path: str | os.PathLike, *, output: bool = False) -> str:
     """``"csv"`` or ``"parquet"`` from the suffix of ``path``; anything else is a DataError."""
-    fmt = SUFFIXES.get(Path(path).suffix.lower())
+    suffix = Path(path).suffix.lower()
+    fmt = SUFFIXES.get(suffix)
     if fmt is None:
         what = "output must end in .csv or .parquet" if output else "expected a .csv or .parquet file"
+        if suffix in EXCEL_SUFFIXES and not output:
+            book = Path(path)
+            what += (f"; an Excel workbook is not read: save the sheet as 'CSV UTF-8' from Excel,"
+                     f" or convert it with pandas (needs openpyxl): pandas.read_excel("
+                     f"'{book}').to_parquet('{book.with_suffix('.parquet')}')")
         raise DataError(FILE, what, file=path)
     return fmt
 
