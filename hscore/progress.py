@@ -1,7 +1,8 @@
 """Progress of long work, per phase, on stderr.
 
 Long commands (calibrate, compare, promote, build, demo) say what they are doing: a
-phase line when a phase starts and its time when it ends, and for counted work (bootstrap
+phase line with its time when a phase ends (and when it starts, if counted work or a notice
+follows), and for counted work (bootstrap
 refits, cross-validation folds) a bar on a terminal or a few plain lines otherwise (logs and
 CI stay readable). ``--quiet`` silences it.
 
@@ -92,6 +93,7 @@ class Progress(Silent):
         isatty = getattr(self.stream, "isatty", None)
         self.bar = bool(isatty and isatty()) if bar is None else bar
         self.clock = clock
+        self._pending: list[str] = []
 
     def _write(self, text: str) -> None:
         self.stream.write(text)
@@ -99,17 +101,30 @@ class Progress(Silent):
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        """Say that ``name`` starts, and how long it took when it ends."""
+        """Say how long ``name`` took when it ends; its start is said only when counted steps
+        or a notice follow. A phase that fails says nothing, so that bad input still ends the
+        command with exactly one ``error:`` line on stderr."""
         start = self.clock()
-        self._write(f"{name} ...\n")
-        yield
+        self._pending.append(name)
+        try:
+            yield
+        finally:
+            if name in self._pending:       # not yet said (no steps or notice followed)
+                self._pending.remove(name)
         self._write(f"{name} done in {self.clock() - start:.1f} s\n")
 
+    def _flush(self) -> None:
+        for name in self._pending:
+            self._write(f"{name} ...\n")
+        self._pending.clear()
+
     def steps(self, name: str, total: int) -> Steps:
+        self._flush()
         return Steps(self, name, total)
 
     def note(self, text: str) -> None:
         """A one-line notice (e.g. which holdout was chosen)."""
+        self._flush()
         self._write(f"{text}\n")
 
     def _draw(self, steps: Steps) -> None:

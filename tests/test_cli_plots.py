@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hscore.config import save_config
-from hscore.mlops.tracking import artifact_location
+from hscore.mlops.store import artifact_location
 from cli_probe import SAMPLE, one_error, run
 from test_calibrate import HOLDOUT, make_config, make_frame
 

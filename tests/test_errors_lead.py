@@ -38,7 +38,7 @@ def test_a_missing_stage_column_names_a_column_that_holds_the_name():
 def test_calibrate_without_config_says_the_default_is_lifecycle(tmp_path, capsys):
     crm = tmp_path / "crm.csv"
     pd.read_csv(SAMPLE.with_name("crm_export.csv")).to_csv(crm, index=False)
-    args = ["calibrate", "--snapshots", crm, "--out", tmp_path / "out.yaml", "--no-track"]
+    args = ["calibrate", "--snapshots", crm, "--out", tmp_path / "out.yaml", "--no-track", "--quiet"]
     line = one_error(capsys, *args, fragments=["column 'stage'", "required column is missing",
                                                "the default config is 'lifecycle'",
                                                "pass --config"])

@@ -56,8 +56,7 @@ def test_a_phase_says_when_it_starts_and_how_long_it_took():
     with progress.reporting(progress.Progress(stream=out, clock=clock)):
         with progress.current().phase("cross-validation"):
             clock.t = 2.25
-    assert out.getvalue().splitlines() == ["cross-validation ...",
-                                           "cross-validation done in 2.2 s"]
+    assert out.getvalue().splitlines() == ["cross-validation done in 2.2 s"]
     # the reporter is uninstalled after the block
     assert isinstance(progress.current(), progress.Silent)
     assert not isinstance(progress.current(), progress.Progress)
@@ -70,3 +69,19 @@ def test_a_terminal_is_detected_from_the_stream():
 
     assert progress.Progress(stream=Tty()).bar is True
     assert progress.Progress(stream=io.StringIO()).bar is False
+
+
+def test_a_phase_with_steps_says_when_it_starts_and_a_failing_phase_says_nothing():
+    out = io.StringIO()
+    reporter = progress.Progress(stream=out, bar=False, clock=_Clock())
+    with reporter.phase("bootstrap"):
+        steps = reporter.steps("resamples", 1)
+        steps.advance()
+    assert out.getvalue().splitlines() == ["bootstrap ...", "resamples 1/1",
+                                           "bootstrap done in 0.0 s"]
+    out.seek(0)
+    out.truncate()
+    with pytest.raises(ValueError):
+        with reporter.phase("design"):
+            raise ValueError("bad input")
+    assert out.getvalue() == ""          # the CLI's one error line stays the only line
