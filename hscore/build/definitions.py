@@ -35,6 +35,13 @@ DEFINITIONS_FILE = Path(__file__).with_name("definitions.yaml")
 SNAPSHOT_COLUMNS = ("d", "seats", "arr", "contract_start_day", "term_start_day")
 COLUMN_TYPES = ("id", "text", "timestamp", "date", "int", "number", "flag")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+#: Words no name of a table, source, column or aggregate may be (SQL keywords).
+_KEYWORDS = frozenset("""all and any as asc at between both by case cast check column
+    constraint create cross current default desc distinct do else end except exists false
+    fetch filter for foreign from full grant group having in inner intersect interval into is
+    join lateral leading left like limit natural not null offset on only or order outer over
+    partition primary references right row rows select some table then to trailing true union
+    unique user using when where window with""".split())
 _PARAM = re.compile(r"\{([a-z_][a-z0-9_]*)(?:\|(count|bit:[a-z_][a-z0-9_]*))?\}")
 _LITERAL = re.compile(r"('(?:[^']|'')*')")
 
@@ -333,8 +340,9 @@ def _window(value: Any, sub: _Substituter, path: str, problems: list):
 
 def _source(name, spec, sub, tables, sources, problems) -> SourceSpec | None:
     path = f"sources.{name}"
-    if not _NAME.match(name) or name in tables:
-        problems.append((path, "source names are identifiers and differ from table names"))
+    if not _NAME.match(name) or name in tables or name in _KEYWORDS:
+        problems.append((path, "source names are identifiers (not SQL keywords) and differ "
+                               "from table names"))
         return None
     if "sql" in spec:
         _keys(spec, {"sql", "rows", "materialize"}, path, problems)
@@ -350,6 +358,9 @@ def _source(name, spec, sub, tables, sources, problems) -> SourceSpec | None:
         problems.append((f"{path}.from", f"must be a table or an earlier day-level source, "
                                          f"got {src!r}"))
     columns = {k: sub(v, f"{path}.columns.{k}") for k, v in (spec.get("columns") or {}).items()}
+    for k in columns:
+        if not _NAME.match(k) or k in _KEYWORDS:
+            problems.append((f"{path}.columns.{k}", "column names are identifiers, not keywords"))
     if not columns:
         problems.append((f"{path}.columns", "a windowed source needs at least one column"))
     window = _window(spec.get("window"), sub, f"{path}.window", problems)
@@ -370,8 +381,11 @@ def _metric(name, spec, sub, defs: Definitions, problems) -> MetricSpec | None:
     if not aggregates:
         problems.append((f"{path}.aggregates", "a metric needs at least one aggregate"))
         return None
+    if not _NAME.match(name) or name in _KEYWORDS:
+        problems.append((path, "metric names are lower-case identifiers, not SQL keywords"))
     for k in aggregates:
-        if not _NAME.match(k) or k in SNAPSHOT_COLUMNS or k in ("account_id", "at_day"):
+        if (not _NAME.match(k) or k in _KEYWORDS or k in SNAPSHOT_COLUMNS
+                or k in ("account_id", "at_day")):
             problems.append((f"{path}.aggregates.{k}",
                              "aggregate names are identifiers other than the snapshot columns "
                              f"({', '.join(SNAPSHOT_COLUMNS)})"))
@@ -404,7 +418,9 @@ def _metric(name, spec, sub, defs: Definitions, problems) -> MetricSpec | None:
 
 # ----------------------------------------------------------------------------- compiling
 def _q(name: str) -> str:
-    return '"' + name + '"'
+    """A column name as written in the SQL: bare (names are checked identifiers and not
+    keywords), so that DuckDB and Spark SQL, which quote differently, read it alike."""
+    return name
 
 
 @dataclass
@@ -591,7 +607,7 @@ def _prefixed(value: str, aggregates, metric: str) -> str:
     parts = _LITERAL.split(value)
     for i in range(0, len(parts), 2):             # even parts are outside literals
         for a in aggregates:
-            parts[i] = re.sub(rf'(?<![\w."]){re.escape(a)}(?![\w"])', _q(f"{metric}__{a}"),
+            parts[i] = re.sub(rf'(?<![\w."]){re.escape(a)}(?![\w"])', f"{metric}__{a}",
                               parts[i])
     return "".join(parts)
 
