@@ -106,3 +106,14 @@ def test_cutting_the_raw_tables_leaves_earlier_snapshots_alone(book_and_built, t
     pd.testing.assert_frame_equal(again.loc[again["snapshot_date"] <= cut, cols]
                                   .reset_index(drop=True),
                                   built.loc[upto, cols].reset_index(drop=True))
+
+
+def test_the_demo_can_start_from_raw_tables(tmp_path, capsys):
+    from hscore.demo import run_demo
+
+    assert run_demo(accounts=300, months=12, seed=1, out_dir=tmp_path, n_bootstrap=5,
+                    from_raw=True) == 0
+    out = capsys.readouterr().out
+    assert "== 1. synthetic raw tables -> hscore build" in out and "== 7. latest month" in out
+    assert (tmp_path / "raw" / "events.parquet").exists()
+    assert (tmp_path / "snapshots.csv").exists()
