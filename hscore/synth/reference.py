@@ -32,7 +32,7 @@ def _days(values) -> np.ndarray:
 
 
 def _with_day(frame: pd.DataFrame, column: str) -> pd.DataFrame:
-    out = frame.drop_duplicates()          # identical rows count once (the default policy)
+    out = frame.drop_duplicates().copy()   # identical rows count once (the default policy)
     out["day"] = _days(out[column])
     if column == "ts":
         out["ts"] = pd.to_datetime(out["ts"], utc=True).dt.tz_localize(None)
