@@ -9,6 +9,8 @@ Sub-packages by concern, dependencies pointing one way:
   calibrator and ``compare`` (scipy, scikit-learn and statsmodels load when a fit runs);
 - ``hscore.mlops``: MLflow tracking, registry, promotion, export and the pyfunc model, the
   only place that imports mlflow;
+- ``hscore.build``: raw tables -> snapshot table, point in time (DuckDB loads when a build
+  runs; ``hscore.build_snapshots`` is exported lazily);
 - ``hscore.plots``, ``hscore.synth``, ``hscore.cli`` and ``hscore.demo`` on top.
 
 ``import hscore`` loads numpy and pandas and leaves the process environment alone.
@@ -31,6 +33,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "synth": ("hscore.synth", None),
     "plots": ("hscore.plots", None),
+    "build_snapshots": ("hscore.build", "build_snapshots"),
 }
 
 __all__ = ["Config", "load_config", "save_config", "normalize_weights", "HealthScorer", "score",

@@ -1,4 +1,4 @@
-"""Command line: ``hscore demo | score | calibrate | compare | export | promote``.
+"""Command line: ``hscore demo | build | score | calibrate | compare | export | promote``.
 
 The interface is stable (scripts outside the project call it). Bad input
 exits 2 with one line on stderr that starts with ``error:`` and names the
@@ -372,6 +372,48 @@ def _run_compare(args) -> int:
     return 0
 
 
+def _add_build(sub) -> None:
+    p = sub.add_parser("build", help="raw tables -> snapshot table, every metric point in time")
+    p.add_argument("--tables", required=True, help="folder of raw tables (CSV or Parquet)")
+    p.add_argument("--out", required=True, help="write the snapshot table here (.csv/.parquet)")
+    p.add_argument("--cadence", choices=["monthly", "weekly"], default="monthly",
+                   help="snapshots on the 1st of each month or on Mondays (default: monthly)")
+    p.add_argument("--horizon-days", type=int, help="label horizon (default: the config's)")
+    p.add_argument("--as-of", help="the data's last day, YYYY-MM-DD (default: latest in the tables)")
+    p.add_argument("--start", help="first snapshot day, YYYY-MM-DD (default: 30 days into the data)")
+    p.add_argument("--config", default="lifecycle", help="which metrics (default: lifecycle)")
+    p.add_argument("--definitions", action="append",
+                   help="metric definitions laid over the shipped ones (repeatable)")
+    p.add_argument("--dedupe", choices=["drop", "error", "keep"], default="drop",
+                   help="identical activity rows: count once (default), refuse, or keep all")
+    p.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB (default: DuckDB's)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(run=_run_build)
+
+
+def _run_build(args) -> int:
+    import contextlib
+    import warnings
+
+    from hscore.build import build_snapshots, check_output, describe
+    from hscore.progress import Progress, reporting
+    from hscore.scoring.snapshots import write_frame
+
+    check_output(args.out, args.tables)
+    quiet = contextlib.nullcontext() if args.quiet else reporting(Progress())
+    with quiet, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = build_snapshots(args.tables, args.config, cadence=args.cadence,
+                                horizon_days=args.horizon_days, as_of=args.as_of,
+                                start=args.start, definitions=args.definitions,
+                                dedupe=args.dedupe, memory_limit=args.memory_limit)
+    print_warnings(caught, file=sys.stderr)
+    write_frame(frame, args.out)
+    print(describe(frame))
+    print(f"wrote {len(frame)} snapshots to {args.out}")
+    return 0
+
+
 def _add_export(sub) -> None:
     p = sub.add_parser("export", help="write a registered version's config for production")
     p.add_argument("--model", required=True,
@@ -424,7 +466,8 @@ def _run_promote(args) -> int:
     return 0
 
 
-_COMMANDS = [_add_demo, _add_score, _add_calibrate, _add_compare, _add_export, _add_promote]
+_COMMANDS = [_add_demo, _add_build, _add_score, _add_calibrate, _add_compare, _add_export,
+             _add_promote]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,9 @@
 synthetic history -> score with the documented defaults -> calibrate (tracked,
 registered as ``challenger``) -> promote -> export the champion's config ->
 score the latest month with the exported file, as production would.
+
+``run_demo(from_raw=True)`` starts one step earlier: synthetic raw tables (accounts, users,
+events, touches, surveys, integrations, setup) -> ``hscore build`` -> the same loop.
 """
 
 from __future__ import annotations
@@ -40,9 +43,23 @@ def _default_auc(frame: pd.DataFrame, scores: pd.DataFrame) -> pd.Series:
     return pd.Series(out, name="auc_defaults")
 
 
+def _build(tables: Path, book) -> pd.DataFrame:
+    """The snapshot table of the demo's raw tables (``hscore build``)."""
+    from hscore.build import build_snapshots
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return build_snapshots(tables, "lifecycle", start=book.start, as_of=book.as_of)
+
+
 def run_demo(accounts: int | None = None, months: int | None = None, seed: int = 0,
-             out_dir: str | Path | None = None, n_bootstrap: int = DEMO_BOOTSTRAP) -> int:
-    """Run the loop and print what an analyst would look at. Returns the exit code."""
+             out_dir: str | Path | None = None, n_bootstrap: int = DEMO_BOOTSTRAP,
+             from_raw: bool = False) -> int:
+    """Run the loop and print what an analyst would look at. Returns the exit code.
+
+    ``from_raw``: start from synthetic raw tables written to ``<out>/raw`` and build the
+    snapshot table from them with :func:`hscore.build_snapshots`.
+    """
     from hscore import synth
     from hscore.mlops import store, tracking
     from hscore.calibration.calibrator import calibrate
@@ -59,11 +76,18 @@ def run_demo(accounts: int | None = None, months: int | None = None, seed: int =
     out = Path(out_dir) if out_dir else store.store_root() / "out" / "demo"
     out.mkdir(parents=True, exist_ok=True)
 
-    history = synth.make_history(n_accounts=accounts or DEMO_ACCOUNTS,
-                                 months=months or DEMO_MONTHS, seed=seed)
-    snapshots = write_frame(history.frame, out / "snapshots.csv")
+    if from_raw:
+        history = synth.make_raw_book(n_accounts=accounts or DEMO_ACCOUNTS,
+                                      months=months or DEMO_MONTHS, seed=seed)
+        tables = history.write(out / "raw")
+        snapshots = write_frame(_build(tables, history), out / "snapshots.csv")
+    else:
+        history = synth.make_history(n_accounts=accounts or DEMO_ACCOUNTS,
+                                     months=months or DEMO_MONTHS, seed=seed)
+        snapshots = write_frame(history.frame, out / "snapshots.csv")
     frame = read_snapshots(snapshots)
-    _print("1. synthetic history", f"{history!r}\nwritten to {snapshots}")
+    _print("1. synthetic raw tables -> hscore build" if from_raw else "1. synthetic history",
+           f"{history!r}\nwritten to {snapshots}")
 
     defaults = load_config("lifecycle")
     scores = HealthScorer(defaults).score(frame)

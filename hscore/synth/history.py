@@ -154,11 +154,15 @@ class History:
     horizon_days: int = HORIZON_DAYS
 
     def __repr__(self) -> str:
-        f = self.frame
-        labelled = f["churned"].notna()
-        return (f"History({len(f)} snapshots, {f['account_id'].nunique()} accounts, "
-                f"{int(f.loc[labelled, 'churned'].sum())} churn events, "
-                f"{int((~labelled).sum())} censored, truth={self.truth.name!r})")
+        return f"History({describe_labels(self.frame)}, truth={self.truth.name!r})"
+
+
+def describe_labels(frame: pd.DataFrame) -> str:
+    """"N snapshots, N accounts, N churn events, N censored" of a labelled snapshot table."""
+    labelled = frame["churned"].notna()
+    return (f"{len(frame)} snapshots, {frame['account_id'].nunique()} accounts, "
+            f"{int(frame.loc[labelled, 'churned'].sum())} churn events, "
+            f"{int((~labelled).sum())} censored")
 
 
 def _truth(name: str, config: Config, base_rates: dict[str, float]) -> Truth:
