@@ -43,6 +43,7 @@ class DataError(HScoreError):
     def __init__(self, column: str, message: str, n_rows: int | None = None,
                  examples: Sequence[object] = (), rows: Sequence[int] = ()):
         self.column = column
+        self.message = message
         self.n_rows = n_rows
         self.examples = list(examples)
         self.rows = [int(r) for r in rows]
