@@ -66,7 +66,7 @@ from hscore.config import Config, load_config
 from hscore.errors import DataError, HScoreError
 from hscore.scoring.scorer import HealthScorer
 
-__all__ = ["score_spark", "data_errors", "output_schema"]
+__all__ = ["score_spark", "data_errors", "hscore_error", "output_schema"]
 
 _REQUIRED = ("account_id", "snapshot_date")
 _OPTIONAL = ("stage", "seats", "segment")
@@ -106,7 +106,6 @@ class _Job:
     key: str                  # identifies the config in a worker's cache
     trend: bool
     dates: str                # "date": DATE, sent as days since 1970; "as_is": timestamps, text
-    text_columns: tuple       # output columns handed to Spark as strings
 
 
 _SCORERS: dict[str, HealthScorer] = {}  # per Python worker, reused across tasks
@@ -123,11 +122,7 @@ def _score_group(job: _Job, frame: pd.DataFrame) -> pd.DataFrame:
         out = scorer.score(frame, trend=job.trend)
     except HScoreError as err:
         raise RuntimeError(_MARK + json.dumps(_payload(err, len(frame)), default=str)) from None
-    for name in job.text_columns:
-        col = out[name]
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            out[name] = col.astype(object).where(col.notna(), None)
-    return out
+    return out  # pyspark turns the categorical columns (stage, band) into strings
 
 
 def _payload(err: HScoreError, group_rows: int) -> dict:
@@ -206,7 +201,18 @@ def output_schema(df, config):
     boolean, text and categories -> string). ``account_id`` and ``segment`` keep the
     input's types; ``snapshot_date`` is a DATE unless the input holds timestamps.
     """
-    return _output(df, load_config(config))[0]
+    cfg = load_config(config)
+    _required(df, cfg)
+    return _output(df, cfg)[0]
+
+
+def _required(df, cfg: Config) -> list[str]:
+    """The id columns the config needs; a missing one is an error (no job runs)."""
+    required = list(_REQUIRED) + ([] if cfg.single_stage else ["stage"])
+    for name in required:
+        if name not in df.columns:
+            raise DataError(name, "required column is missing")
+    return required
 
 
 def _output(df, cfg: Config):
@@ -218,7 +224,7 @@ def _output(df, cfg: Config):
     probe = HealthScorer(cfg).score(_probe(cfg, columns, stages))
     date_type = fields["snapshot_date"].dataType
     keeps_time = isinstance(date_type, (T.TimestampType, T.TimestampNTZType))
-    out, text = [], []
+    out = []
     for name, dtype in probe.dtypes.items():
         if name in ("account_id", "segment"):
             spark_type = fields[name].dataType
@@ -230,10 +236,9 @@ def _output(df, cfg: Config):
             spark_type = T.BooleanType()
         else:
             spark_type = T.StringType()
-            text.append(name)
         out.append(T.StructField(name, spark_type, nullable=True))
     dates = "date" if isinstance(date_type, T.DateType) else "as_is"
-    return T.StructType(out), tuple(text), dates
+    return T.StructType(out), dates
 
 
 # ---------------------------------------------------------------- the checks
@@ -332,14 +337,11 @@ def _prepare(df, cfg: Config, *, trend: bool, check: bool):
 
     if not isinstance(df, DataFrame):
         raise DataError("(frame)", f"expected a Spark DataFrame, got {type(df).__name__}")
-    required = list(_REQUIRED) + ([] if cfg.single_stage else ["stage"])
-    for name in required:
-        if name not in df.columns:
-            raise DataError(name, "required column is missing")
+    required = _required(df, cfg)
     keep = [c for c in dict.fromkeys(required + list(_OPTIONAL) + cfg.metric_names)
             if c in df.columns]
     df = df.select(*keep)
-    schema, text, dates = _output(df, cfg)
+    schema, dates = _output(df, cfg)
     if check:
         present = _check(df, cfg)
         # The scorer's own error for a column a present stage needs (metric, seats).
@@ -349,7 +351,7 @@ def _prepare(df, cfg: Config, *, trend: bool, check: bool):
         df = df.withColumn("snapshot_date", F.unix_date("snapshot_date"))
     data = cfg.to_dict()
     key = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
-    job = _Job(config=data, key=key, trend=trend, dates=dates, text_columns=text)
+    job = _Job(config=data, key=key, trend=trend, dates=dates)
 
     def score_group(frame: pd.DataFrame) -> pd.DataFrame:
         return _score_group(job, frame)

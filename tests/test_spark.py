@@ -137,8 +137,7 @@ def test_the_crm_export_scores_with_its_own_config_read_by_spark(spark):
     df = spark.read.csv(str(CRM), header=True, inferSchema=True)
     assert "stage" not in df.columns and "seats" not in df.columns
     scored = score_spark(df, CRM_CONFIG, groups=3)
-    assert scored.schema == output_schema(df.select("account_id", "snapshot_date", "segment"),
-                                          CRM_CONFIG)
+    assert scored.schema == output_schema(df, CRM_CONFIG)
     expected = hscore.HealthScorer(CRM_CONFIG).score(hscore.read_snapshots(CRM))
     _assert_same(scored.toPandas(), expected)
 
