@@ -17,6 +17,7 @@ REGISTRY = {
     "scorer": "bench.scorer",
     "calibrate": "bench.calibrate",
     "compare": "bench.compare_verdicts",
+    "spark": "bench.spark",
 }
 
 

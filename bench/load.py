@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import dataclass
 
-__all__ = ["Load", "read_load", "MAX_OTHER_LOAD_PER_CORE"]
+__all__ = ["Load", "read_load", "cpu_seconds", "MAX_OTHER_LOAD_PER_CORE"]
 
 MAX_OTHER_LOAD_PER_CORE = 0.5
 
@@ -56,27 +56,41 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
-def own_load() -> float:
-    """About how much of the 1-minute load average this process and the processes it
-    started (threads, Spark's JVM and Python workers, finished children) make."""
+def _processes() -> list[tuple[float, float]] | None:
+    """(CPU seconds, age in seconds) of this process and every live process it started
+    (Linux; None elsewhere). CPU time counts all threads and the finished children."""
     try:
         with open("/proc/uptime", encoding="ascii") as fh:
             uptime = float(fh.read().split()[0])
         pids = [os.getpid(), *_descendants(os.getpid())]
-    except (OSError, ValueError):  # not Linux: this process's CPU time over its life
-        cpu, age = time.process_time(), max(time.perf_counter(), 1e-3)
-        return min(cpu / age, os.cpu_count() or 1) * (1.0 - math.exp(-age / 60.0))
+    except (OSError, ValueError):
+        return None
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    found = []
     for pid in pids:
         fields = _stat(pid)
-        if fields is None:
-            continue
-        # fields[0] is stat's 3rd field: utime, stime, cutime, cstime are 14-17, start 22
-        cpu = sum(int(f) for f in fields[11:15]) / tick
-        age = max(uptime - int(fields[19]) / tick, 1e-3)
-        total += min(cpu / age, os.cpu_count() or 1) * (1.0 - math.exp(-age / 60.0))
-    return total
+        if fields is not None:
+            # fields[0] is stat's 3rd field: utime, stime, cutime, cstime are 14-17, start 22
+            found.append((sum(int(f) for f in fields[11:15]) / tick,
+                          max(uptime - int(fields[19]) / tick, 1e-3)))
+    return found
+
+
+def cpu_seconds() -> float:
+    """CPU seconds used so far by this process and the processes it started (Spark's JVM
+    and Python workers included, while they live)."""
+    found = _processes()
+    return time.process_time() if found is None else sum(cpu for cpu, _ in found)
+
+
+def own_load() -> float:
+    """About how much of the 1-minute load average this process and the processes it
+    started (threads, Spark's JVM and Python workers, finished children) make."""
+    found = _processes()
+    if found is None:  # not Linux: this process's CPU time over its life
+        found = [(time.process_time(), max(time.perf_counter(), 1e-3))]
+    cores = os.cpu_count() or 1
+    return sum(min(cpu / age, cores) * (1.0 - math.exp(-age / 60.0)) for cpu, age in found)
 
 
 @dataclass(frozen=True)
