@@ -15,8 +15,9 @@ worker. Every row of an account lands in the same group, so the trend (score
 change against the account's previous snapshot) and the duplicate
 (account_id, snapshot_date) check see all of an account's snapshots, whatever
 the partitioning of the input. Grouping by ``account_id`` itself would be as
-right but would call the scorer once per account, a few rows at a time (about
-20 times slower on ``local[2]``: ``python -m bench spark --by-account``).
+right but would call the scorer, and make an Arrow round trip, once per account
+for a few rows each: about a thousand times slower (``python -m bench spark``
+measures both).
 One group is scored in one worker's memory: keep ``rows / groups`` to a few
 million rows (the default is ``spark.sql.shuffle.partitions`` groups).
 
