@@ -18,6 +18,7 @@ REGISTRY = {
     "calibrate": "bench.calibrate",
     "compare": "bench.compare_verdicts",
     "build": "bench.build",
+    "spark": "bench.spark",
 }
 
 

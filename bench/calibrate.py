@@ -30,8 +30,9 @@ Data: ``hscore.synth.make_stage_sample`` ("shifted" truth, no missing values),
 sized to the requested number of rows (censored rows included), written to a
 temporary Parquet file by the parent process so that data generation is not
 part of any measurement. Each size runs in its own process (spawned), one at a
-time. The machine's load average is printed: other work on the same cores
-slows every figure.
+time. The machine's load average before the headline run is printed and
+decides whether the time target can be claimed (``bench.load``): other work on
+the same cores slows every figure.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ import os
 import tempfile
 import time
 from pathlib import Path
+
+from bench.load import read_load
 
 __all__ = ["main", "make_frame"]
 
@@ -214,13 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [] if args.no_sizes else [int(s) for s in args.sizes.split(",") if s.strip()]
 
-    load = os.getloadavg()
-    print(f"calibrate benchmark: {os.cpu_count()} cores, load average "
-          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at start; bootstrap {args.bootstrap}, "
+    print(f"calibrate benchmark: bootstrap {args.bootstrap}, "
           f"CV 5 folds x 13 strengths; targets {TARGET_SECONDS:.0f} s and "
           f"{TARGET_MEMORY_MB:.0f} MB at {args.rows:,} rows")
     with tempfile.TemporaryDirectory(prefix="hscore-bench-") as tmp:
         folder = Path(tmp)
+        load = read_load()
+        print(load.describe(), flush=True)
         head = _measure(args.rows, args.bootstrap, args.seed, args.profile, folder)
         print(_HEADER)
         print(_row(head))
@@ -241,8 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     ok_time = head["seconds"] <= TARGET_SECONDS
     ok_mem = head["peak_mb"] <= TARGET_MEMORY_MB
     print(f"target: {head['seconds']:.1f} s <= {TARGET_SECONDS:.0f} s: "
-          f"{'met' if ok_time else 'MISSED'}; peak {head['peak_mb']:.0f} MB <= "
-          f"{TARGET_MEMORY_MB:.0f} MB: {'met' if ok_mem else 'MISSED'}")
+          f"{load.verdict(ok_time)}; peak {head['peak_mb']:.0f} MB <= "
+          f"{TARGET_MEMORY_MB:.0f} MB: {load.verdict(ok_mem, timed=False)}")
     if head["profile"]:
         print()
         print(head["profile"])

@@ -15,8 +15,9 @@ and two comparisons run in the maturity stage:
 Prints the share of right verdicts per check (target >= 90%), how often the Wald test
 agrees (p < 0.05 for strong, p >= 0.05 for equal), the time taken, the peak memory and the
 time of one compare against a reference measured in the same run (one plain statsmodels
-Logit fit and two sklearn AUCs on the same rows, no bootstrap). Exit status 1 when a
-verdict rate misses the target.
+Logit fit and two sklearn AUCs on the same rows, no bootstrap), and the load average
+(``bench.load``; a share of right verdicts is judged whatever the load). Exit status 1
+when a verdict rate misses the target.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
+
+from bench.load import read_load
 
 STAGE = "maturity"
 EQUAL_PAIR = ("events_30d", "stickiness")
@@ -80,6 +83,7 @@ def main(argv: list[str]) -> int:
     from hscore.calibration.compare import NO_EVIDENCE, compare
 
     seeds = range(args.first_seed, args.first_seed + args.seeds)
+    load = read_load()
     rows = []
     t_synth = t_compare = 0.0
     ref_seconds = []
@@ -132,6 +136,10 @@ def main(argv: list[str]) -> int:
           f"({args.first_seed}..{args.first_seed + args.seeds - 1}), "
           f"{args.n_per_stage} labelled snapshots per stage, {args.bootstrap} account resamples")
     print(table.round(4).to_string())
+    for check, row in table.iterrows():
+        print(f"target: {check} verdicts right >= {TARGET:.0%}: "
+              f"{load.verdict(bool(row['ok']), timed=False)}")
+    print(f"{load.describe()} (the verdict rates do not depend on it)")
     print()
     timing = pd.DataFrame([
         {"what": "whole run", "seconds": wall, "per_item": wall / args.seeds, "unit": "seed"},
