@@ -183,6 +183,9 @@ def _add_demo(sub) -> None:
     p.add_argument("--months", type=_POSITIVE, default=None, help="months of history")
     p.add_argument("--seed", type=_SEED, default=0)
     p.add_argument("--out-dir", default=None, help="where the demo writes its files")
+    p.add_argument("--from-raw", action="store_true",
+                   help="start from synthetic raw tables (accounts, events, touches, surveys, "
+                        "...) and build the snapshots with `hscore build` first")
     p.set_defaults(run=_run_demo)
 
 
@@ -190,7 +193,7 @@ def _run_demo(args) -> int:
     from hscore.demo import run_demo
 
     return run_demo(accounts=args.accounts, months=args.months, seed=args.seed,
-                    out_dir=args.out_dir)
+                    out_dir=args.out_dir, from_raw=args.from_raw)
 
 
 def _add_calibrate(sub) -> None:

@@ -117,3 +117,10 @@ def test_the_demo_can_start_from_raw_tables(tmp_path, capsys):
     assert "== 1. synthetic raw tables -> hscore build" in out and "== 7. latest month" in out
     assert (tmp_path / "raw" / "events.parquet").exists()
     assert (tmp_path / "snapshots.csv").exists()
+
+
+def test_the_demo_command_takes_from_raw():
+    from hscore.cli import build_parser
+
+    assert build_parser().parse_args(["demo", "--from-raw"]).from_raw is True
+    assert build_parser().parse_args(["demo"]).from_raw is False
