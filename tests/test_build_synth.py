@@ -73,10 +73,10 @@ def test_calibration_recovers_the_truth(book_and_built):
         warnings.simplefilter("ignore")
         result = calibrate(built, "lifecycle", horizon_days=book.horizon_days, n_bootstrap=20,
                            seed=0)
-    quality = result.quality_.set_index(["stage", "model"])
+    quality = result.quality.set_index(["stage", "model"])
     defaults = load_config("lifecycle")
-    for stage, fit in result.stages_.items():
-        hold = built.iloc[fit.holdout_rows]
+    for stage, fit in result.fits.items():
+        hold = built.iloc[fit.holdout.rows]
         true_auc = auc(hold["churned"].to_numpy(), book.truth.probability(hold))
         gap = true_auc - quality.loc[(stage, "calibrated"), "auc"]
         assert abs(gap) <= 0.025, f"{stage}: AUC gap {gap:.4f}"
