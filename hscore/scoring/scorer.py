@@ -178,6 +178,67 @@ def _run_blocks(score_block, starts: list[int], n: int, chunk: int, n_jobs: int,
         raise failed[min(failed)]
 
 
+def _combine_into(plan: _StagePlan, values: np.ndarray, buf: _Scratch, missing_rule: str,
+                  min_coverage: float) -> None:
+    """The missing-value rule and the weights, in place, on one block of a stage's rows.
+
+    ``values`` (rows x metrics, Fortran order, NaN = not measured) is
+    overwritten with the contributions in points. ``buf.score``,
+    ``buf.coverage``, ``buf.components`` and ``buf.thin`` receive the rest.
+    Whole-array numpy operations only; the loops run over components.
+    """
+    k, m = values.shape
+    n_comp = len(plan.component_weight)
+    missing, measured = buf.missing[:k, :m], buf.measured[:k, :m]
+    components, den = buf.components[:k, :n_comp], buf.factor[:k, :n_comp]
+    score, coverage, thin = buf.score[:k], buf.coverage[:k], buf.thin[:k]
+    cw = plan.component_weight
+    mode = missing_rule
+    np.isnan(values, out=missing)
+    # A missing sub-score adds nothing under reweight (its weight moves to the
+    # measured metrics), 0 points under zero and 50 under neutral.
+    np.copyto(values, 50.0 if mode == "neutral" else 0.0, where=missing)
+    np.multiply(values, plan.metric_weight, out=values)   # w_j * s_j
+    np.copyto(measured, plan.metric_weight)
+    np.copyto(measured, 0.0, where=missing)                # w_j where measured
+    for ci, cols in enumerate(plan.component_slices):
+        np.add.reduce(values[:, cols], axis=1, out=components[:, ci])
+        np.add.reduce(measured[:, cols], axis=1, out=den[:, ci])
+    scaled = buf.scaled[:k, :n_comp]
+    np.multiply(den, cw, out=scaled)
+    np.add.reduce(scaled, axis=1, out=coverage)            # measured share of the stage
+    if mode in ("neutral", "zero"):
+        # metric weights sum to 1 in a component: the weighted points are its score
+        for ci, cols in enumerate(plan.component_slices):
+            np.multiply(values[:, cols], cw[ci], out=values[:, cols])
+        thin[:] = False
+    else:
+        has, total = buf.has[:k, :n_comp], buf.total[:k]
+        np.greater(den, 0.0, out=has)
+        with np.errstate(invalid="ignore"):
+            np.divide(components, den, out=components)  # 0/0 = NaN: nothing measured
+        np.multiply(has, cw, out=scaled)
+        np.add.reduce(scaled, axis=1, out=total)          # weight of measured components
+        # metric j's effective weight: w_j * w_c / (den_c * total)
+        factor = den
+        np.divide(cw, den, out=factor, where=has)
+        np.copyto(factor, 0.0, where=~has)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.divide(factor, total[:, None], out=factor)
+        for ci, cols in enumerate(plan.component_slices):
+            np.multiply(values[:, cols], factor[:, ci:ci + 1], out=values[:, cols])
+        np.equal(total, 0.0, out=thin)
+    np.add.reduce(values, axis=1, out=score)
+    # Floating sums can land a hair outside [0, 100].
+    np.clip(score, 0.0, 100.0, out=score)
+    low = buf.low[:k]
+    np.less(coverage, min_coverage - _COVERAGE_TOLERANCE, out=low)
+    thin |= low
+    if thin.any():
+        score[thin] = np.nan
+        values[thin] = np.nan
+
+
 class HealthScorer:
     """Score snapshot rows with a config.
 
@@ -293,65 +354,6 @@ class HealthScorer:
             out[name] = StageSubscores(name, rows, plan.metrics, values)
         return out
 
-    def _combine_into(self, plan: _StagePlan, values: np.ndarray, buf: _Scratch) -> None:
-        """The missing-value rule and the weights, in place, on one block of a stage's rows.
-
-        ``values`` (rows x metrics, Fortran order, NaN = not measured) is
-        overwritten with the contributions in points. ``buf.score``,
-        ``buf.coverage``, ``buf.components`` and ``buf.thin`` receive the rest.
-        Whole-array numpy operations only; the loops run over components.
-        """
-        k, m = values.shape
-        n_comp = len(plan.component_weight)
-        missing, measured = buf.missing[:k, :m], buf.measured[:k, :m]
-        components, den = buf.components[:k, :n_comp], buf.factor[:k, :n_comp]
-        score, coverage, thin = buf.score[:k], buf.coverage[:k], buf.thin[:k]
-        cw = plan.component_weight
-        mode = self.config.missing
-        np.isnan(values, out=missing)
-        # A missing sub-score adds nothing under reweight (its weight moves to the
-        # measured metrics), 0 points under zero and 50 under neutral.
-        np.copyto(values, 50.0 if mode == "neutral" else 0.0, where=missing)
-        np.multiply(values, plan.metric_weight, out=values)   # w_j * s_j
-        np.copyto(measured, plan.metric_weight)
-        np.copyto(measured, 0.0, where=missing)                # w_j where measured
-        for ci, cols in enumerate(plan.component_slices):
-            np.add.reduce(values[:, cols], axis=1, out=components[:, ci])
-            np.add.reduce(measured[:, cols], axis=1, out=den[:, ci])
-        scaled = buf.scaled[:k, :n_comp]
-        np.multiply(den, cw, out=scaled)
-        np.add.reduce(scaled, axis=1, out=coverage)            # measured share of the stage
-        if mode in ("neutral", "zero"):
-            # metric weights sum to 1 in a component: the weighted points are its score
-            for ci, cols in enumerate(plan.component_slices):
-                np.multiply(values[:, cols], cw[ci], out=values[:, cols])
-            thin[:] = False
-        else:
-            has, total = buf.has[:k, :n_comp], buf.total[:k]
-            np.greater(den, 0.0, out=has)
-            with np.errstate(invalid="ignore"):
-                np.divide(components, den, out=components)  # 0/0 = NaN: nothing measured
-            np.multiply(has, cw, out=scaled)
-            np.add.reduce(scaled, axis=1, out=total)          # weight of measured components
-            # metric j's effective weight: w_j * w_c / (den_c * total)
-            factor = den
-            np.divide(cw, den, out=factor, where=has)
-            np.copyto(factor, 0.0, where=~has)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                np.divide(factor, total[:, None], out=factor)
-            for ci, cols in enumerate(plan.component_slices):
-                np.multiply(values[:, cols], factor[:, ci:ci + 1], out=values[:, cols])
-            np.equal(total, 0.0, out=thin)
-        np.add.reduce(values, axis=1, out=score)
-        # Floating sums can land a hair outside [0, 100].
-        np.clip(score, 0.0, 100.0, out=score)
-        low = buf.low[:k]
-        np.less(coverage, self.config.min_coverage - _COVERAGE_TOLERANCE, out=low)
-        thin |= low
-        if thin.any():
-            score[thin] = np.nan
-            values[thin] = np.nan
-
     def combine(self, stage: str, values: np.ndarray) -> dict[str, np.ndarray]:
         """Apply the missing-value rule and the weights to one stage's sub-scores.
 
@@ -363,7 +365,8 @@ class HealthScorer:
         n, m = values.shape
         contributions = np.array(values, dtype=np.float64, order="F", copy=True)
         buf = _Scratch(n, m, len(plan.component_weight))
-        self._combine_into(plan, contributions, buf)
+        _combine_into(plan, contributions, buf, self.config.missing,
+                      self.config.min_coverage)
         return {"score": buf.score, "coverage": buf.coverage, "components": buf.components,
                 "contributions": contributions, "too_thin": buf.thin}
 
@@ -448,7 +451,7 @@ class HealthScorer:
                 k = len(rows)
                 values = buf.values[:k, :len(plan.metrics)]
                 self._fill_subscores(plan, checked, rows, values, buf.seats[:k], verified)
-                self._combine_into(plan, values, buf)
+                _combine_into(plan, values, buf, self.config.missing, self.config.min_coverage)
                 score[rows] = buf.score[:k]
                 coverage[rows] = buf.coverage[:k]
                 for c, cname in enumerate(st.components):
