@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,24 +22,42 @@ import pytest
 from mlflow_store import Template, new_store, point_at, template_db
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _children_share_compiled_bytecode(tmp_path_factory):
-    """The Python processes the tests start (CLI runs, notebook kernels, experiments) import
-    mlflow, pandas, statsmodels and more. Where the environment forbids writing bytecode
-    (PYTHONDONTWRITEBYTECODE) and the virtualenv was installed without it, every one of
-    them compiles all those modules from source again: seconds of each process. They share
-    one bytecode cache in the session's temp folder instead (nothing is written beside the
-    sources); nothing changes where bytecode is there or may be written."""
-    import pandas
+# ---------------------------------------------------------------- compiled bytecode
+_saved_bytecode_settings: dict = {}
 
-    compiled = Path(importlib.util.cache_from_source(pandas.__file__)).exists()
+
+def pytest_configure(config):
+    """Share compiled bytecode between this process and the ones the tests start.
+
+    The tests start Python processes (CLI runs, notebook kernels, experiments) that import
+    mlflow, pandas, statsmodels and more. Where the environment forbids writing bytecode
+    (PYTHONDONTWRITEBYTECODE) and the virtualenv was installed without it, each of them,
+    and this process too, compiles all those modules from source: seconds per process.
+    Instead, this process and its children write and read one bytecode cache in a temp
+    folder of this session (nothing is written beside the sources), removed at the end.
+    Nothing changes where bytecode is there or may be written.
+    """
+    compiled = Path(importlib.util.cache_from_source(pytest.__file__)).exists()
     if not sys.flags.dont_write_bytecode or compiled or os.environ.get("PYTHONPYCACHEPREFIX"):
-        yield
         return
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
-        mp.setenv("PYTHONPYCACHEPREFIX", str(tmp_path_factory.getbasetemp() / "pycache"))
-        yield
+    cache = tempfile.mkdtemp(prefix="hscore-tests-pycache-")
+    _saved_bytecode_settings.update(cache=cache, prefix=sys.pycache_prefix,
+                                    env=os.environ.get("PYTHONDONTWRITEBYTECODE"))
+    sys.pycache_prefix, sys.dont_write_bytecode = cache, False
+    os.environ["PYTHONPYCACHEPREFIX"] = cache
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
+def pytest_unconfigure(config):
+    saved = _saved_bytecode_settings
+    if not saved:
+        return
+    sys.pycache_prefix, sys.dont_write_bytecode = saved["prefix"], True
+    os.environ.pop("PYTHONPYCACHEPREFIX", None)
+    if saved["env"] is not None:
+        os.environ["PYTHONDONTWRITEBYTECODE"] = saved["env"]
+    shutil.rmtree(saved["cache"], ignore_errors=True)
+    saved.clear()
 
 
 @pytest.fixture(autouse=True)

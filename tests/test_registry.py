@@ -185,21 +185,21 @@ def test_tolerance_and_force_decide(client, expected):
     worse, better = ("2", "1") if auc2 < auc1 else ("1", "2")
 
     client.set_registered_model_alias(NAME, "champion", better)
-    kept = promote(worse, tolerance=gap / 2)
+    kept = promote(worse, tolerance=gap / 2, n_bootstrap=0)     # the decision reads AUCs only
     assert (kept.decision, kept.promoted) == ("kept champion", False)
     assert _aliases(client)["champion"] == better
     assert client.get_model_version(NAME, worse).tags["promotion.decision"] == "kept champion"
 
-    within = promote(worse, tolerance=gap * 2)
+    within = promote(worse, tolerance=gap * 2, n_bootstrap=0)
     assert (within.decision, within.promoted) == ("promoted", True)
     assert _aliases(client)["champion"] == worse
 
     client.set_registered_model_alias(NAME, "champion", better)
-    forced = promote(worse, tolerance=0.0, force=True)
+    forced = promote(worse, tolerance=0.0, force=True, n_bootstrap=0)
     assert (forced.decision, forced.promoted) == ("forced", True)
     assert _aliases(client)["champion"] == worse
 
-    back = promote(better, tolerance=0.0)
+    back = promote(better, tolerance=0.0, n_bootstrap=0)
     assert back.decision == "promoted" and _aliases(client)["champion"] == better
 
 
