@@ -16,7 +16,7 @@ change against the account's previous snapshot) and the duplicate
 (account_id, snapshot_date) check see all of an account's snapshots, whatever
 the partitioning of the input. Grouping by ``account_id`` itself would be as
 right but would call the scorer, and make an Arrow round trip, once per account
-for a few rows each: about a thousand times slower (``python -m bench spark``
+for a few rows each: over a thousand times slower (``python -m bench spark``
 measures both).
 One group is scored in one worker's memory: keep ``rows / groups`` to a few
 million rows (the default is ``spark.sql.shuffle.partitions`` groups).
