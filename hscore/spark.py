@@ -16,7 +16,7 @@ change against the account's previous snapshot) and the duplicate
 (account_id, snapshot_date) check see all of an account's snapshots, whatever
 the partitioning of the input. Grouping by ``account_id`` itself would be as
 right but would call the scorer, and make an Arrow round trip, once per account
-for a few rows each: about a thousand times slower (``python -m bench spark``
+for a few rows each: over a thousand times slower (``python -m bench spark``
 measures both).
 One group is scored in one worker's memory: keep ``rows / groups`` to a few
 million rows (the default is ``spark.sql.shuffle.partitions`` groups).
@@ -245,31 +245,31 @@ def _output(df, cfg: Config):
 # ---------------------------------------------------------------- the checks
 def _check(df, cfg: Config) -> list[str]:
     """Empty ids and unknown stages over the whole frame, in one Spark aggregation that
-    reads two columns; returns the stages present."""
+    reads two columns (rows per stage value); returns the stages present."""
     F, _ = _pyspark()
     acc = F.col("account_id")
     stages = list(cfg.stages)
-    aggs = [F.count(F.lit(1)).alias("rows"), F.count_if(acc.isNull()).alias("null_ids")]
-    if not cfg.single_stage:
-        stage = F.col("stage")
-        bad_stage = stage.isNull() | ~stage.isin(stages)
-        aggs += [F.count_if(bad_stage).alias("bad_stages"),
-                 F.collect_set(stage).alias("stages")]
-    row = df.agg(*aggs).first()
-    if not row["rows"]:
+    by = [] if cfg.single_stage else ["stage"]
+    counts = df.groupBy(*by).agg(F.count(F.lit(1)).alias("rows"),
+                                 F.count_if(acc.isNull()).alias("null_ids")).collect()
+    if not sum(r["rows"] for r in counts):
         raise DataError("(frame)", "the snapshot table has no rows")
-    if row["null_ids"]:
-        raise DataError("account_id", "empty account ids", row["null_ids"])
+    null_ids = sum(r["null_ids"] for r in counts)
+    if null_ids:
+        raise DataError("account_id", "empty account ids", null_ids)
     if cfg.single_stage:
         return stages
-    if row["bad_stages"]:
-        unknown = sorted(set(row["stages"]) - set(stages))
+    present = {r["stage"]: r["rows"] for r in counts}
+    bad = {s: n for s, n in present.items() if s not in cfg.stages}
+    if bad:
+        unknown = sorted(s for s in bad if s is not None)
         what = f"unknown stage {', '.join(map(repr, unknown))}" if unknown else "empty stage"
-        first = (df.where(bad_stage).select("account_id").distinct().orderBy("account_id")
-                 .limit(_N_EXAMPLES).collect())
+        stage = F.col("stage")
+        first = (df.where(stage.isNull() | ~stage.isin(stages)).select("account_id").distinct()
+                 .orderBy("account_id").limit(_N_EXAMPLES).collect())
         raise DataError("stage", f"{what}; the config's stages are {', '.join(stages)}",
-                        row["bad_stages"], [r[0] for r in first])
-    return [s for s in stages if s in row["stages"]]
+                        sum(bad.values()), [r[0] for r in first])
+    return [s for s in stages if s in present]
 
 
 # ------------------------------------------------------------------ scoring
