@@ -437,7 +437,7 @@ def _run_export(args) -> int:
 
 
 def _add_promote(sub) -> None:
-    from hscore.mlops.registry import DEFAULT_TOLERANCE
+    from hscore.mlops.promotion import DEFAULT_TOLERANCE
 
     p = sub.add_parser("promote", help="compare the challenger with the champion and promote")
     p.add_argument("--version", help="the challenger's version number (default: @challenger)")
@@ -456,7 +456,7 @@ def _add_promote(sub) -> None:
 
 
 def _run_promote(args) -> int:
-    from hscore.mlops.registry import promote
+    from hscore.mlops.promotion import promote
     from hscore.mlops.store import quiet_mlflow
 
     quiet_mlflow()

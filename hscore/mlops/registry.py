@@ -178,14 +178,3 @@ def run_config(run_id: str) -> Config:
             raise HScoreError(f"model: run {run_id} holds no calibration/config.yaml "
                               f"({mlflow_message(err)})") from None
         return load_config(local)
-
-
-def __getattr__(name: str):
-    # cli.py imports promote and DEFAULT_TOLERANCE from here; they live in promotion.py now.
-    # A plain import would be circular (promotion imports this module), so they are looked
-    # up when asked for: `from hscore.mlops.registry import promote` still works.
-    if name in ("promote", "DEFAULT_TOLERANCE"):
-        from hscore.mlops import promotion
-
-        return getattr(promotion, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

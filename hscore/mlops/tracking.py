@@ -24,10 +24,8 @@ import pandas as pd
 from hscore.config import save_config
 from hscore.mlops import model, store
 from hscore.mlops.store import safe_key as _key
-# Importable from here as before: cli.py imports these four from this module, and the
-# pyfunc code stored with versions registered earlier imports pyfunc_output from here.
+# The pyfunc code stored with versions registered earlier imports pyfunc_output from here.
 from hscore.mlops.model import MODEL_NAME, pyfunc_output  # noqa: F401
-from hscore.mlops.store import describe_store, quiet_mlflow, tracking_uri  # noqa: F401
 
 __all__ = ["HOLDOUT_ARTIFACT", "log_calibration", "TrackingInfo", "load_holdout",
            "holdout_rows", "file_sha256", "frame_sha256"]
