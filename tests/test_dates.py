@@ -237,7 +237,8 @@ def test_compare_reads_day_first_dates_with_date_format(day_first, capsys):
 
 
 def test_promote_reads_its_snapshots_with_date_format(day_first, capsys, monkeypatch):
-    import hscore.mlops.registry as registry
+    # a spy on the function the CLI calls: this test is about what the CLI hands it
+    import hscore.mlops.promotion as promotion
 
     seen = {}
 
@@ -249,7 +250,7 @@ def test_promote_reads_its_snapshots_with_date_format(day_first, capsys, monkeyp
         seen.update(kwargs)
         return Done()
 
-    monkeypatch.setattr(registry, "promote", fake_promote)
+    monkeypatch.setattr(promotion, "promote", fake_promote)
     rc, out, err = run(capsys, "promote", "--snapshots", day_first / "dmy.csv",
                        "--date-format", "%d/%m/%Y")
     assert rc == 0, err
