@@ -101,7 +101,7 @@ class MonitorResult(ResultDisplay):
         quantiles = "deciles" if self.bins == 10 else f"{self.bins} quantiles"
         lines = [f"flags: PSI < {THRESHOLDS[0]:g} stable, < {THRESHOLDS[1]:g} moderate "
                  f"shift, else major shift ({tally}); bins: {quantiles} of the "
-                 f"{self.names[0]} window's values, with point masses (>= 1/{self.bins} of "
+                 f"{self.names[0]}'s values, with point masses (>= 1/{self.bins} of "
                  "its values) and missing values in bins of their own"]
         top = self.shifted.head(5)
         if len(top):
@@ -122,7 +122,7 @@ def _labelled(err: DataError, name: str) -> DataError:
     if err.file is not None:
         return err
     return type(err)(err.column, err.message, err.n_rows, err.examples, err.rows,
-                     file=f"{name} window", line=err.line)
+                     file=name, line=err.line)
 
 
 def _check(scorer, frame: pd.DataFrame, name: str, date_format):
@@ -147,8 +147,8 @@ def _shared_metrics(config, windows, names) -> None:
             for metric in config.weights_of(stage).metric_names:
                 if metric not in checked.frame.columns:
                     raise MissingColumnError(
-                        metric, f"metric column is missing from the {names[i]} window, but "
-                        f"the {names[other]} window has {n} rows of stage {stage}, which uses "
+                        metric, f"metric column is missing from the {names[i]}, but "
+                        f"the {names[other]} has {n} rows of stage {stage}, which uses "
                         "it; both windows must carry the config's metrics (an empty column "
                         "if the metric is not measured)", file=None)
 
@@ -179,7 +179,8 @@ def _row(stage: str, metric: str, ref: np.ndarray, cur: np.ndarray, bins: int) -
 
 def monitor(config, reference: pd.DataFrame, current: pd.DataFrame, *, bins: int = 10,
             date_format: str | None = None,
-            names: tuple[str, str] = ("reference", "current")) -> MonitorResult:
+            names: tuple[str, str] = ("reference window", "current window")
+            ) -> MonitorResult:
     """PSI of every sub-score and of the score, per stage, from ``reference`` to ``current``.
 
     Parameters
@@ -203,8 +204,8 @@ def monitor(config, reference: pd.DataFrame, current: pd.DataFrame, *, bins: int
     Raises
     ------
     DataError
-        Either window breaks the data contract (named as ``reference window`` or ``current
-        window``), or a metric of a stage in either window is not a column of both.
+        Either window breaks the data contract (the error starts with the window's name),
+        or a metric of a stage in either window is not a column of both.
     """
     from hscore.scoring.scorer import HealthScorer
 
@@ -231,11 +232,11 @@ def monitor(config, reference: pd.DataFrame, current: pd.DataFrame, *, bins: int
             for j, metric in enumerate(metrics):
                 rows.append(_row(stage, metric, values[0][:, j], values[1][:, j], bins))
             if not all(present):
-                notes.append(f"stage {stage}: no rows in the {names[present.index(False)]} "
-                             "window, so no PSI")
+                notes.append(f"stage {stage}: no rows in the {names[present.index(False)]}, "
+                             "so no PSI")
             elif rows[-len(metrics) - 1]["psi_by_chance"] >= NOISY:
-                notes.append(f"stage {stage}: with {len(ref_score)} {names[0]} and "
-                             f"{len(cur_score)} {names[1]} rows, PSI reads about "
+                notes.append(f"stage {stage}: with {len(ref_score)} rows in the {names[0]} "
+                             f"and {len(cur_score)} in the {names[1]}, PSI reads about "
                              f"{rows[-len(metrics) - 1]['psi_by_chance']:.2f} by chance alone "
                              "(psi_by_chance); read its flags with care")
     table = pd.DataFrame(rows)
