@@ -249,3 +249,41 @@ def test_promote_without_the_training_rows_says_so_and_still_decides(registered_
     assert result.decision == "first champion"
     assert any(n.startswith("drift: not shown for v1: (frame) has no snapshot in the "
                             "training window") for n in result.notes), result.notes
+
+
+def test_monitoring_stays_light():
+    """A production job can monitor the file it scores: no mlflow, statsmodels, sklearn,
+    matplotlib, scipy, duckdb or pyspark (checked in a fresh interpreter)."""
+    from test_light_import import _loaded_heavy
+
+    assert _loaded_heavy("""
+        import numpy as np
+        from hscore.monitoring import monitor, population_stability
+        population_stability(np.arange(20.0), np.arange(20.0) + 3)
+    """) == []
+
+
+def test_the_readme_monitor_example_shows_the_real_output(tmp_path, monkeypatch, capsys):
+    """The README's example (the sample's first nine months against its latest six): every
+    line it shows, except the elisions, is what the command prints."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "README.md").read_text("utf-8")
+    shown = re.search(r"```\n(population stability \(PSI\).*?)```", text, flags=re.S).group(1)
+    lines = text.splitlines()
+    sample = (root / "data" / "sample_snapshots.csv").read_text("utf-8").splitlines()
+    for name, pattern in (("reference.csv", r",2024-0[1-9]-01,"),
+                          ("current.csv", r",2025-0[1-6]-01,")):
+        assert any(pattern in line and name in line for line in lines), name
+        keep = [sample[0]] + [row for row in sample[1:] if re.search(pattern, row)]
+        (tmp_path / name).write_text("\n".join(keep) + "\n", "utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["monitor", "--config", "lifecycle", "--reference", "reference.csv",
+                 "--current", "current.csv", "--out", "psi.csv", "--plots", "plots",
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    for line in shown.splitlines():
+        if line.strip() and not line.startswith("..."):
+            assert line in out, line
