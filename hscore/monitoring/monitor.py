@@ -58,7 +58,8 @@ class MonitorResult(ResultDisplay):
     bins : int
         Quantiles of the reference per interval bin.
     names : tuple of str
-        What the two windows are called (``reference``, ``current``, or file names).
+        What the two windows are called (``reference window`` and ``current window``; the
+        CLI names the files).
     spans : tuple of (str, str, int)
         Each window's first and last snapshot date and its rows.
     scores : dict
