@@ -14,6 +14,7 @@ from hscore.cli import main
 from hscore.errors import DataError, HScoreError, MissingColumnError
 from hscore.monitoring import (EPSILON, SCORE, ReferenceBins, monitor, population_stability,
                                psi_flag)
+from hscore.monitoring.psi import chance_level
 from hscore.scoring.scorer import HealthScorer
 from hscore.scoring.snapshots import write_frame
 
@@ -69,6 +70,20 @@ def test_point_masses_get_their_own_bin_instead_of_collapsing_the_deciles():
     last = 0.06 + 0.4                     # the interval (last cut, inf) gets the 40 rows
     by_hand = (last - 0.06) * math.log(last / 0.06) + (EPSILON - 0.4) * math.log(EPSILON / 0.4)
     assert population_stability(reference, moved) == pytest.approx(by_hand, rel=1e-12)
+
+
+def test_psi_by_chance_is_what_two_samples_of_one_distribution_reach():
+    # Sub-score-like values: clipped to 0-100, 16% of them at 100 (a point-mass bin).
+    rng = np.random.default_rng(7)
+    draw = lambda n: np.clip(rng.normal(60, 40, n), 0, 100)          # noqa: E731
+    assert "= 100" in ReferenceBins.fit(draw(300)).labels()
+    n_ref, n_cur = 300, 150
+    psis, levels = [], []
+    for _ in range(200):
+        ref, cur = draw(n_ref), draw(n_cur)
+        psis.append(population_stability(ref, cur))
+        levels.append(chance_level(ReferenceBins.fit(ref).shares(ref), n_ref, n_cur))
+    assert np.mean(psis) == pytest.approx(np.mean(levels), rel=0.15)
 
 
 def test_bad_arrays_and_bins_are_clear_errors():
