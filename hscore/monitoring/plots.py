@@ -68,7 +68,11 @@ def psi_bars(result):
         ax.set_xlabel(PSI_UNITS)
         ref, cur = rows.loc[0, ["reference_rows", "current_rows"]]
         ax.set_title(f"{stage}: {ref} -> {cur} rows", fontsize=9.5)
+    from matplotlib.patches import Patch
+
     handles, labels = axes[0].get_legend_handles_labels()
+    handles += [Patch(color=c) for c in _FLAG_COLORS.values()]
+    labels += [f"bar: {f}" for f in _FLAG_COLORS]
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8)
     # Windows named by long paths wrap instead of squeezing the panels to nothing.
     fig.suptitle(textwrap.fill(f"Sub-score and score drift: {result.names[0]} -> "
