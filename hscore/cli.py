@@ -1,4 +1,5 @@
-"""Command line: ``hscore demo | build | score | calibrate | compare | export | promote``.
+"""Command line: ``hscore demo | build | score | calibrate | compare | export | promote |
+monitor``.
 
 The interface is stable (scripts outside the project call it). Bad input
 exits 2 with one line on stderr that starts with ``error:`` and names the
@@ -469,8 +470,50 @@ def _run_promote(args) -> int:
     return 0
 
 
+def _add_monitor(sub) -> None:
+    p = sub.add_parser("monitor", help="population stability (PSI) of sub-scores and scores "
+                                       "between a reference and a current window")
+    p.add_argument("--config", required=True, help="YAML path or shipped default name")
+    p.add_argument("--reference", required=True,
+                   help="snapshot table of the reference window (fixes the bins), .csv/.parquet")
+    p.add_argument("--current", required=True, help="snapshot table of the current window")
+    p.add_argument("--out", help="write the PSI table to this .csv or .parquet")
+    p.add_argument("--bins", type=_whole(2), default=10,
+                   help="quantiles of the reference per bin (default 10: deciles)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    _add_reading(p, plots=("psi", "score_shift"))
+    p.set_defaults(run=_run_monitor, inputs=("config", "reference", "current"),
+                   outputs=("out",))
+
+
+def _run_monitor(args) -> int:
+    from hscore.monitoring import monitor
+    from hscore.scoring.snapshots import read_snapshots
+    from hscore.scoring.tables import table_format, write_table
+
+    if args.out:
+        table_format(args.out, output=True)
+    config = _config(args)
+    frames = [read_snapshots(path, date_format=args.date_format)
+              for path in (args.reference, args.current)]
+    with _progress(args):
+        result = monitor(config, *frames, bins=args.bins,
+                         names=(f"reference {args.reference}", f"current {args.current}"))
+    for note in result.notes:
+        print(f"warning: {note}", file=sys.stderr)
+    result.print_summary(warnings=False)
+    if args.out:
+        write_table(result.summary(), args.out)
+        print(f"wrote {len(result.table)} PSI rows to {args.out}")
+    from hscore.monitoring import plots
+
+    _write_plots(args, {"psi": lambda: plots.psi_bars(result),
+                        "score_shift": lambda: plots.score_shift(result)})
+    return 0
+
+
 _COMMANDS = [_add_demo, _add_build, _add_score, _add_calibrate, _add_compare, _add_export,
-             _add_promote]
+             _add_promote, _add_monitor]
 
 
 def build_parser() -> argparse.ArgumentParser:
