@@ -299,3 +299,35 @@ def test_cli_compare_takes_a_segment_and_names_a_missing_segment_column(tmp_path
     book.frame.drop(columns="segment").to_csv(flat, index=False)
     args[2] = flat
     one_error(capsys, *args, "--segment", "smb", fragments=("segment", "800 rows"))
+
+
+# ------------------------------------------------------------------ tracking and export
+def test_segment_weights_are_tracked_and_the_export_scores_exactly_like_the_pyfunc(tmp_path):
+    import mlflow
+
+    from hscore.mlops.export import export_config
+    from hscore.mlops.model import pyfunc_output
+    from hscore.mlops.tracking import log_calibration
+
+    book = synth.make_segmented_book(n_accounts=600, seed=9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = calibrate(book.frame, book.segmented_config, strengths=[0.01],
+                           n_bootstrap=0, holdout="accounts")
+        info = log_calibration(result, frame=book.frame)
+    run = mlflow.get_run(info.run_id)
+    assert run.data.params["strength.all/enterprise"] == "0.01"
+    assert run.data.params["status.all/smb"] == "calibrated"
+    assert "all/smb.auc_calibrated" in run.data.metrics
+    out = export_config(info.model_uri, tmp_path / "prod.yaml")
+    exported = load_config(out)
+    assert exported.stages == result.config.stages               # segments included
+    # Rows of both segments and rows without one (the stage's weights).
+    frame = book.frame.iloc[::7].copy()
+    frame["snapshot_date"] = frame["snapshot_date"].dt.strftime("%Y-%m-%d")   # as a CSV has it
+    frame.loc[frame.index[:5], "segment"] = None
+    predicted = mlflow.pyfunc.load_model(info.model_uri).predict(frame).reset_index(drop=True)
+    scored = pyfunc_output(HealthScorer(exported).score(frame))
+    assert set(scored["segment_used"].dropna()) == {"enterprise", "smb"}
+    assert scored["segment_used"].isna().sum() == 5
+    pd.testing.assert_frame_equal(predicted, scored, check_exact=True)
