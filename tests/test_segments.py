@@ -226,10 +226,18 @@ def test_segments_have_bootstrap_cis_and_are_written_under_their_stage(differing
 
 def test_infinite_pooling_returns_the_stages_weights_exactly():
     book = synth.make_segmented_book(n_accounts=600, seed=4)
+    frame = book.frame.copy()
+    frame.loc[[0, 1, 700], "churned"] = NAN         # two enterprise rows, one smb row
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = calibrate(book.frame, book.segmented_config, strengths=[0.01], n_bootstrap=0,
+        result = calibrate(frame, book.segmented_config, strengths=[0.01], n_bootstrap=0,
                            holdout="none")
+    # Left-out rows are counted once, with their stage, not again in their segment.
+    assert result.n_censored == 3
+    assert result.config.provenance.left_out.censored == 3
+    assert result.fits["all/enterprise"].counts.n_censored == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         centre = result.fits["all"].exported.weights
         pooled = calibrate(book.frame, book.segmented_config, strengths=[np.inf],
                            n_bootstrap=0, holdout="none")
