@@ -339,3 +339,17 @@ def test_segment_weights_are_tracked_and_the_export_scores_exactly_like_the_pyfu
     assert set(scored["segment_used"].dropna()) == {"enterprise", "smb"}
     assert scored["segment_used"].isna().sum() == 5
     pd.testing.assert_frame_equal(predicted, scored, check_exact=True)
+
+
+def test_version_comparison_keeps_a_stage_named_all_apart_from_the_pooled_rows():
+    from hscore.mlops.comparison import compare_versions
+
+    book = synth.make_segmented_book(n_accounts=300, seed=10)
+    window = book.frame.copy()
+    window.loc[window.index[:50], "segment"] = None          # scored with the stage's weights
+    table = compare_versions({"seg": book.segmented_config, "flat": book.config}, window,
+                             n_bootstrap=0).set_index("stage")
+    assert list(table.index) == ["all", "all/enterprise", "all/smb", "book"]
+    assert table.loc["all", "rows"] == 50
+    assert table.loc["book", "rows"] == 600 == table.loc[["all", "all/enterprise", "all/smb"],
+                                                         "rows"].sum()
