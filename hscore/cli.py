@@ -339,6 +339,8 @@ def _add_compare(sub) -> None:
     p.add_argument("--snapshots", required=True)
     p.add_argument("--config", required=True)
     p.add_argument("--stage", required=True)
+    p.add_argument("--segment", help="compare on the stage's rows of this segment only "
+                                      "(components scored with its weights, if it has them)")
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("--bootstrap", type=_COUNT, default=500,
@@ -369,7 +371,7 @@ def _run_compare(args) -> int:
         warnings.simplefilter("always")
         result = compare(frame, config, args.stage, args.a, args.b,
                          n_bootstrap=args.bootstrap, seed=args.seed,
-                         horizon_days=args.horizon_days)
+                         horizon_days=args.horizon_days, segment=args.segment)
     print_warnings(caught, file=sys.stderr)
     result.print_summary(warnings=False)    # printed on stderr above; first line: the horizon
     _write_plots(args, {"compare_lift": lambda: plots.compare_lift(result)})

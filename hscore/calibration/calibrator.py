@@ -49,11 +49,12 @@ import numpy as np
 import pandas as pd
 
 from hscore import progress
-from hscore.calibration.cell import CalibrationWarning, Settings, fit_cell
+from hscore.calibration.cell import CalibrationWarning, Settings
 from hscore.calibration.design import build_designs
 from hscore.calibration.evaluation import single_threaded_blas
 from hscore.calibration.records import ExportedFit
 from hscore.calibration.results import CalibrationResult
+from hscore.calibration.segments import fit_cells
 from hscore.calibration.shrinkage import DEFAULT_STRENGTHS
 from hscore.calibration.split import DEFAULT_HOLDOUT_SHARE, HoldoutKind, choose_holdout
 from hscore.calibration.validation import (CONFIG_LIKE, HORIZON, DateLike, Integral, Interval,
@@ -274,9 +275,9 @@ class Calibrator:
         settings = Settings(strengths, self.cv_folds, self.n_bootstrap, self.min_events,
                             self.seed, ExportedFit(self.refit),
                             evaluate=holdout.kind is not HoldoutKind.NONE)
-        fits = {key: fit_cell(d, holdout.split(d.days, ids[d.rows]), settings, seeds[key],
-                              _shown(timed, key))
-                for key, d in designs.items()}
+        # Stages toward the input config, then segments toward their stage.
+        fits = fit_cells(designs, lambda d: holdout.split(d.days, ids[d.rows]), settings,
+                         seeds, lambda key: _shown(timed, key))
         return CalibrationResult(
             base_config=cfg, fits=MappingProxyType(fits), holdout=holdout,
             refit=ExportedFit(self.refit),

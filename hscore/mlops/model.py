@@ -105,7 +105,8 @@ def register(client, config, config_file: Path, frame: pd.DataFrame, tags: dict[
 
     ``config_file`` (``config`` saved) is the version's only artifact; ``frame`` gives the
     input example; ``quality`` (the calibration's holdout table) adds a tag
-    ``holdout_auc.<cell>`` per cell of the config, and ``holdout_auc.all`` pooled. Call
+    ``holdout_auc.<cell>`` per cell of the config, and ``holdout_auc.all`` pooled
+    (``holdout_auc.book`` when a stage is itself named ``all``). Call
     inside :func:`hscore.mlops.store.opened` with the lock held.
     """
     import mlflow
@@ -131,7 +132,7 @@ def register(client, config, config_file: Path, frame: pd.DataFrame, tags: dict[
     tags = dict(tags)
     if quality is not None:
         auc = quality[quality["model"] == "calibrated"].set_index("stage")["auc"]
-        for key in dict.fromkeys([cell.key for cell in config.cells()] + ["all"]):
+        for key in dict.fromkeys([cell.key for cell in config.cells()] + ["all", "book"]):
             if key in auc.index and pd.notna(auc[key]):
                 tags[f"holdout_auc.{safe_key(key)}"] = f"{auc[key]:.4f}"
     for k, v in tags.items():
