@@ -21,6 +21,7 @@ import pandas as pd
 __all__ = ["auc", "bootstrap_auc", "auc_ci", "auc_cis", "percentile_ci", "brier", "log_loss",
            "row_log_loss",
            "calibration_table", "account_weights", "account_weight_blocks",
+           "account_count_blocks",
            "single_threaded_blas", "with_single_threaded_blas"]
 
 _EPS = 1e-15
@@ -87,20 +88,39 @@ def auc(y: np.ndarray, risk: np.ndarray, weights: np.ndarray | None = None) -> f
     return float(_auc_sorted(y[order], w[order], _tie_groups(risk[order])))
 
 
-def account_weight_blocks(groups: np.ndarray, n_boot: int, seed) -> Iterator[np.ndarray]:
-    """Blocks of (resamples, rows) frequency weights of an account bootstrap.
+def account_count_blocks(groups: np.ndarray, n_boot: int, seed
+                         ) -> tuple[np.ndarray, Iterator[np.ndarray]]:
+    """An account bootstrap as counts: each row's account index, and blocks of (resamples,
+    accounts) draw counts (a row's weight is its account's count).
 
-    Each resample draws the accounts with replacement and every snapshot of a
-    drawn account comes along. The draws do not depend on the block size.
+    Each resample draws the accounts with replacement; the draws come from ``seed`` one
+    resample after another, so they do not depend on the block size, nor on who consumes
+    the blocks (the bootstrap refits share them out among threads).
     """
     rng = np.random.default_rng(seed)
     codes, inverse = np.unique(groups, return_inverse=True)
     n_acc = len(codes)
-    for start in range(0, n_boot, _CHUNK):
-        size = min(_CHUNK, n_boot - start)
-        counts = np.empty((size, n_acc))
-        for b in range(size):
-            counts[b] = np.bincount(rng.integers(0, n_acc, n_acc), minlength=n_acc)
+
+    def blocks() -> Iterator[np.ndarray]:
+        for start in range(0, n_boot, _CHUNK):
+            size = min(_CHUNK, n_boot - start)
+            counts = np.empty((size, n_acc))
+            for b in range(size):
+                counts[b] = np.bincount(rng.integers(0, n_acc, n_acc), minlength=n_acc)
+            yield counts
+
+    return inverse, blocks()
+
+
+def account_weight_blocks(groups: np.ndarray, n_boot: int, seed) -> Iterator[np.ndarray]:
+    """Blocks of (resamples, rows) frequency weights of an account bootstrap.
+
+    Each resample draws the accounts with replacement and every snapshot of a
+    drawn account comes along. The draws do not depend on the block size
+    (:func:`account_count_blocks`).
+    """
+    inverse, blocks = account_count_blocks(groups, n_boot, seed)
+    for counts in blocks:
         yield counts[:, inverse]
 
 
