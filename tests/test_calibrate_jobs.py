@@ -81,10 +81,13 @@ def test_warm_started_bootstrap_refits_equal_exact_cold_fits(design):
     cold = [fit_held(X, y, w, prior, strength, held) for w in np.concatenate(list(blocks))]
     assert all(c.converged for c in cold)
     cold_v = np.array([c.b / c.b.sum() for c in cold])
-    # The warm refits stop at a projected gradient of 1e-6; the spread between resamples
-    # is about 1e-2, so agreement to 1e-5 is far inside what the CIs resolve.
-    np.testing.assert_allclose(draws, cold_v, atol=1e-5)
-    assert np.abs(np.diff(cold_v, axis=0)).max() > 1e-3                # resamples differ
+    # The warm refits (chord steps from the full fit) stop at a projected gradient of 1e-6,
+    # the cold ones at 1e-10: they agree to a hundredth of the spread between resamples,
+    # far inside what the percentile CIs resolve.
+    spread = cold_v.std(axis=0).max()
+    assert spread > 1e-3                                               # resamples differ
+    np.testing.assert_allclose(draws, cold_v, atol=spread / 100)
+    assert not np.array_equal(draws, cold_v)                           # two different paths
 
 
 def test_zero_weight_rows_count_for_nothing():

@@ -37,9 +37,10 @@ from hscore.workers import thread_map
 
 __all__ = ["reference_model", "bootstrap_weights", "COEFFICIENT_COLUMNS"]
 
-#: Bootstrap refits start from the full-data fit and stop at a looser gradient tolerance:
-#: Newton converges quadratically from there, so at 40k rows 2-3 steps suffice and the
-#: weights agree with an exact refit to ~2e-5, far below the bootstrap spread (~1e-2).
+#: Bootstrap refits start from the full-data fit and stop at a looser gradient tolerance.
+#: With the full data's Hessian (chord steps, one pass over the rows each) 3-4 steps suffice
+#: at 50k rows per stage, and the weights agree with an exact cold refit to ~2e-5 (measured
+#: 1.1e-5 to 1.8e-5), far below the bootstrap spread (~5e-3 at 50k rows).
 _BOOT_TOL = 1e-6
 _BOOT_MAX_ITER = 20
 #: The columns of a coefficient table (``coef`` in the b sign).
@@ -110,13 +111,16 @@ def bootstrap_weights(train: CellDesign, prior, strength, held, start, n_bootstr
     problem = HeldProblem(train.X, y, prior, held)
     inverse, blocks = account_count_blocks(train.groups, n_bootstrap,
                                            np.random.default_rng(seed))
+    # A resample's Hessian is the full data's up to the resampling noise: the refits take
+    # Newton steps with the full data's (the chord method), one pass over the rows a step.
+    hessian = problem.hessian(start, strength)
 
     def refit(counts: np.ndarray) -> np.ndarray | None:
         w = counts[inverse]
         if not (w @ y) > 0:       # a resample without events says nothing
             return None
         b = problem.fit(w, strength, start=start, max_iter=_BOOT_MAX_ITER, tol=_BOOT_TOL,
-                        exact=False).b
+                        exact=False, hessian=hessian).b
         return b / b.sum() if b.sum() > 0 else None
 
     v = np.full((n_bootstrap, train.X.shape[1]), np.nan)

@@ -66,23 +66,26 @@ class HeldProblem:
         else:
             self.problem = LogisticProblem(X, y)
 
-    def fit(self, w, strength, start=None, max_iter=100, tol=1e-10, exact=True
+    def fit(self, w, strength, start=None, max_iter=100, tol=1e-10, exact=True, hessian=None
             ) -> "LogisticFit":
-        """The fit at ``strength`` with row weights ``w`` (None: 1), from ``start``."""
-        from hscore.calibration.logistic import LogisticFit
-
-        kwargs = dict(sample_weight=w, strength=strength, max_iter=max_iter, tol=tol,
-                      exact=exact)
+        """The fit at ``strength`` with row weights ``w`` (None: 1), from ``start``; a fixed
+        ``hessian`` from :meth:`hessian` for refits near the fit it was taken at."""
+        sub = self.problem.fit(prior=self.prior[self.free], sample_weight=w, strength=strength,
+                               max_iter=max_iter, tol=tol, exact=exact, hessian=hessian,
+                               start=None if start is None else self._free(start))
         if not self.partial:
-            return self.problem.fit(prior=self.prior, start=start, **kwargs)
-        free = self.free
-        sub = self.problem.fit(prior=self.prior[free], **kwargs,
-                               start=None if start is None else LogisticFit(start.a,
-                                                                            start.b[free],
-                                                                            True, 0))
+            return sub
         b = self.prior.copy()
-        b[free] = sub.b
-        return LogisticFit(sub.a, b, sub.converged, sub.n_iter)
+        b[self.free] = sub.b
+        return type(sub)(sub.a, b, sub.converged, sub.n_iter)
+
+    def hessian(self, fit: "LogisticFit", strength: float) -> np.ndarray:
+        """The objective's Hessian at ``fit`` (unit weights), in the free metrics."""
+        return self.problem.hessian(self._free(fit), prior=self.prior[self.free],
+                                    strength=strength)
+
+    def _free(self, fit: "LogisticFit") -> "LogisticFit":
+        return type(fit)(fit.a, fit.b[self.free], True, 0) if self.partial else fit
 
 
 def fit_held(X, y, w, prior, strength, held, start=None, max_iter=100, tol=1e-10,
