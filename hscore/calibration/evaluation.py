@@ -144,10 +144,14 @@ def bootstrap_auc(y: np.ndarray, risks: Sequence[np.ndarray], groups: np.ndarray
         sorted_.append((order, y[order], _tie_groups(risk[order])))
     out = np.empty((n_boot, len(sorted_)))
     row = 0
-    for block in account_weight_blocks(groups, n_boot, seed):
-        for j, (order, y_sorted, starts) in enumerate(sorted_):
-            out[row:row + len(block), j] = _auc_sorted(y_sorted, block[:, order], starts)
-        row += len(block)
+    inverse, blocks = account_count_blocks(groups, n_boot, seed)
+    # Each risk's rows in its order, as account indices: the weights come straight from the
+    # account counts, sorted, in one gather.
+    accounts = [inverse[order] for order, _, _ in sorted_]
+    for counts in blocks:
+        for j, (_, y_sorted, starts) in enumerate(sorted_):
+            out[row:row + len(counts), j] = _auc_sorted(y_sorted, counts[:, accounts[j]], starts)
+        row += len(counts)
     return out
 
 
