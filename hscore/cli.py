@@ -48,6 +48,18 @@ _COUNT = _whole(0)
 _POSITIVE = _whole(1)
 
 
+def _jobs(text: str) -> int:
+    """An argparse type: a worker count as ``n_jobs`` takes it (-1: every core; not 0)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be a whole number >= 1, or -1 for every core "
+                                         f"(-2 all but one), got {text!r}")
+    return value
+
+
 class _Default(str):
     """A default argument value, told apart from the same text typed by the user (the
     missing-column error says "the default config is 'lifecycle'" only when it was not)."""
@@ -220,6 +232,9 @@ def _add_calibrate(sub) -> None:
                         "(inf = keep the input weights, 0 = no pull; default: a built-in grid; "
                         "one value skips cross-validation)")
     p.add_argument("--seed", type=_SEED, default=0)
+    p.add_argument("--jobs", type=_jobs, default=1, metavar="N",
+                   help="threads for the cross-validation folds and the bootstrap refits "
+                        "(default 1; -1: every core); the result does not depend on it")
     p.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     p.add_argument("--require-tracking", action="store_true",
                    help="exit 1 when the MLflow run cannot be logged (default: say so, exit 0; "
@@ -253,7 +268,7 @@ def _run_calibrate(args) -> int:
         result = calibrate(frame, config, holdout_from=args.holdout_from,
                            holdout=args.holdout, refit=args.refit,
                            horizon_days=args.horizon_days, n_bootstrap=args.bootstrap,
-                           strengths=args.strengths, seed=args.seed)
+                           strengths=args.strengths, seed=args.seed, n_jobs=args.jobs)
     print_warnings(caught, file=sys.stderr)
     save_config(result.config, args.out)
     result.print_summary(warnings=False)    # printed on stderr above; first line: the horizon

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import hscore
 import hscore.scoring.scorer as scorer_module
+import hscore.workers
 from hscore import HealthScorer, load_config
 from hscore.config import config_from_dict
 
@@ -522,7 +523,8 @@ def test_n_jobs_must_be_a_non_zero_whole_number(n_jobs):
 
 
 def test_n_jobs_counts_threads_like_scikit_learn(monkeypatch):
-    monkeypatch.setattr(scorer_module.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3},
+    # The n_jobs rule lives in hscore.workers (shared with calibration).
+    monkeypatch.setattr(hscore.workers.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3},
                         raising=False)
     threads = lambda n_jobs, blocks=100: HealthScorer("lifecycle", n_jobs=n_jobs)._threads(blocks)
     assert threads(None) == 1 and threads(1) == 1 and threads(3) == 3

@@ -81,6 +81,7 @@ class Settings:
     seed: int
     refit: ExportedFit = ExportedFit.ALL
     evaluate: bool = True      # False: no holdout (every labelled row trains)
+    n_jobs: int = 1            # threads for the CV folds and the bootstrap refits (resolved)
 
 
 class _Notes:
@@ -186,7 +187,8 @@ class _CellFitter:
         else:
             with self.timed("cross_validation"):
                 chosen, cv = cross_validate(train.X, train.y, train.groups, self.v0,
-                                            strengths, held, self.settings.cv_folds)
+                                            strengths, held, self.settings.cv_folds,
+                                            self.settings.n_jobs)
         final = mle if chosen == 0 else fit_held(train.X, train.y, None, prior, chosen, held,
                                                  start=mle)
         if not final.b.sum() > 0:
@@ -245,7 +247,7 @@ class _CellFitter:
             return None
         with self.timed("bootstrap"):
             boot = bootstrap_weights(rows, prior, strength, held, final,
-                                     self.settings.n_bootstrap, self.seed)
+                                     self.settings.n_bootstrap, self.seed, self.settings.n_jobs)
         if boot is None:
             self.note("the bootstrap resamples gave no usable fit; the weights have no CI")
             return None

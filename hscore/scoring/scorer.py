@@ -35,7 +35,6 @@ Examples
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,10 +43,10 @@ import numpy as np
 import pandas as pd
 
 from hscore.config import Cell, Config, Metric, Stage, load_config
-from hscore.errors import HScoreError
 from hscore.scoring.segments import segment_cells, segments_used
 from hscore.scoring.snapshots import CheckedSnapshots, check_snapshots
 from hscore.scoring.transforms import Kernel, compile_subscore
+from hscore.workers import resolve_n_jobs
 
 __all__ = ["HealthScorer", "score", "StageSubscores", "BANDS"]
 
@@ -372,15 +371,7 @@ class HealthScorer:
                 "contributions": contributions, "too_thin": buf.thin}
 
     def _threads(self, n_blocks: int) -> int:
-        n_jobs = 1 if self.n_jobs is None else self.n_jobs
-        if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
-            raise HScoreError(f"n_jobs: must be a non-zero whole number of threads or None, "
-                              f"got {self.n_jobs!r}")
-        if n_jobs < 0:
-            cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                     else (os.cpu_count() or 1))
-            n_jobs = max(1, cores + 1 + int(n_jobs))
-        return max(1, min(int(n_jobs), n_blocks // 2))
+        return max(1, min(resolve_n_jobs(self.n_jobs), n_blocks // 2))
 
     # ----------------------------------------------------------------- score
     def score(self, frame: pd.DataFrame, *, trend: bool = True,
