@@ -421,34 +421,39 @@ def _account_day_order(frame: pd.DataFrame, account_codes: np.ndarray,
         np.equal(account_codes[1:], account_codes[:-1], out=same_account[1:])
         return np.arange(len(key)), same_account, True
     # A few sorted runs (rows by date, then account: one run per snapshot date) merge
-    # fast; rows in no order sort faster digit by digit.
-    order = (np.argsort(key, kind="stable") if descents < 256
-             else _radix_argsort(key))
-    sorted_key = key[order]
+    # fast; rows in no order sort fastest as values (numpy's SIMD sort), not by argsort.
+    if descents < 256:
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+    else:
+        order, sorted_key = _packed_argsort(key)
     dup = sorted_key[1:] == sorted_key[:-1]
     if dup.any():
         mask = np.zeros(len(key), dtype=bool)
         mask[order[1:][dup]] = True
         mask[order[:-1][dup]] = True
         raise _fail(frame, "snapshot_date", "duplicate (account_id, snapshot_date) pairs", mask)
-    acc_sorted = account_codes[order]
+    acc_sorted = sorted_key // span  # the account codes in that order, without a gather
     same_account = np.empty(len(key), dtype=bool)
     same_account[0] = False
     np.equal(acc_sorted[1:], acc_sorted[:-1], out=same_account[1:])
     return order, same_account, False
 
 
-def _radix_argsort(key: np.ndarray) -> np.ndarray:
-    """Stable argsort of non-negative int64 keys, 16 bits at a time (least significant
-    first): numpy sorts 16-bit keys with a radix sort, in linear time."""
-    order = None
-    top = int(key.max())
-    shift = 0
-    while True:
-        part = key if order is None else key[order]
-        digit = ((part >> shift) & 0xFFFF).astype(np.uint16)
-        step = np.argsort(digit, kind="stable")
-        order = step if order is None else order[step]
-        shift += 16
-        if top >> shift == 0:
-            return order
+def _packed_argsort(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stable argsort of non-negative int64 keys and the sorted keys.
+
+    Each key gets its row number in its low bits and the packed values are sorted as
+    values: numpy sorts int64 values with SIMD several times faster than it argsorts
+    them, and the row number both breaks ties in row order and is the permutation.
+    Keys too wide to share 63 bits with a row number are argsorted."""
+    shift = max(len(key) - 1, 1).bit_length()
+    if int(key.max()).bit_length() + shift > 63:
+        order = np.argsort(key, kind="stable")
+        return order, key[order]
+    packed = key << shift
+    packed |= np.arange(len(key), dtype=np.int64)
+    packed.sort()
+    order = packed & ((1 << shift) - 1)
+    packed >>= shift
+    return order, packed
