@@ -17,7 +17,7 @@ import pandas as pd
 from hscore.mlops.store import safe_key
 
 __all__ = ["MODEL_NAME", "PYFUNC_CODE", "TOP_REASONS", "pyfunc_output", "reasons",
-           "input_example", "input_schema", "model_input", "signature", "register",
+           "input_example", "input_schema", "model_input", "signature", "save", "register",
            "without_mlflow_hints"]
 
 MODEL_NAME = "customer-health-score"
@@ -46,7 +46,8 @@ def without_mlflow_hints():
 
 def pyfunc_output(scores: pd.DataFrame, config=None, top_reasons: int = 0) -> pd.DataFrame:
     """The scorer's frame with categoricals as plain strings (what MLflow schemas know), and
-    with ``top_reasons`` > 0 a ``reasons`` column (:func:`reasons`; needs ``config``).
+    with ``top_reasons`` > 0 a ``reasons`` column (:func:`reasons`; needs ``config``). The
+    other columns are ``scores``' own arrays, not copies.
 
     Examples
     --------
@@ -58,7 +59,9 @@ def pyfunc_output(scores: pd.DataFrame, config=None, top_reasons: int = 0) -> pd
     >>> out["band"].tolist(), str(out["band"].dtype)
     (['healthy', None], 'object')
     """
-    out = scores.copy()
+    # A shallow copy: the float columns are shared, not copied into one block again; the
+    # columns replaced below are replaced in the copy only.
+    out = scores.copy(deep=False)
     for col in ("stage", "band"):
         if col in out.columns:
             out[col] = out[col].astype(object).where(out[col].notna(), None)
@@ -69,8 +72,9 @@ def pyfunc_output(scores: pd.DataFrame, config=None, top_reasons: int = 0) -> pd
 
 def reasons(scores: pd.DataFrame, config, top: int = 3) -> np.ndarray:
     """Per row, the ``top`` components that cost the score the most points, worst first:
-    ``"support 12, usage 48"`` (each with its score out of 100); None for a row without a
-    score or with every component at 100.
+    ``"support 12, usage 48"`` (each with its score out of 100); ``""`` for a row without a
+    score or with every component at 100 (not None: MLflow's Spark UDF would turn it into
+    the text ``"None"``).
 
     A component's points lost are what the score would gain were the component at 100:
     its contribution (the sum of its metrics' ``contribution_*``) is its share of the score
@@ -99,7 +103,7 @@ def reasons(scores: pd.DataFrame, config, top: int = 3) -> np.ndarray:
 
     config = load_config(config)
     n = len(scores)
-    out = np.full(n, None, dtype=object)
+    out = np.full(n, "", dtype=object)
     stage_of = (np.zeros(n, dtype=np.int64) if config.single_stage
                 else pd.Categorical(scores["stage"], categories=list(config.stages)).codes)
     has_score = scores["score"].notna().to_numpy()
@@ -108,9 +112,9 @@ def reasons(scores: pd.DataFrame, config, top: int = 3) -> np.ndarray:
         if not len(rows):
             continue
         comps = list(config.weights_of(stage).components.items())
-        level = scores[[f"component_{c}" for c, _ in comps]].to_numpy()[rows]
+        level = np.column_stack([scores[f"component_{c}"].to_numpy()[rows] for c, _ in comps])
         points = np.column_stack([
-            scores[[f"contribution_{m}" for m in comp.metrics]].to_numpy()[rows].sum(axis=1)
+            sum(scores[f"contribution_{m}"].to_numpy()[rows] for m in comp.metrics)
             for _, comp in comps])
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(level > 0, points / level, 0.0)
@@ -125,10 +129,17 @@ def reasons(scores: pd.DataFrame, config, top: int = 3) -> np.ndarray:
         lost = share * (100.0 - level)
         lost[~(lost > 0)] = -np.inf            # empty (NaN), perfect or weightless: no reason
         worst = np.argsort(-lost, axis=1, kind="stable")[:, :top]
-        names = [c for c, _ in comps]
-        for i, r in enumerate(rows):
-            parts = [f"{names[j]} {level[i, j]:.0f}" for j in worst[i] if lost[i, j] > 0]
-            out[r] = ", ".join(parts) if parts else None
+        # The text, "name level", by numpy over the ranked cells only (no loop over rows).
+        # Component scores are 0-100: every label is one of a small table, made once.
+        table = np.array([[f"{c} {v}" for v in range(101)] for c, _ in comps], dtype=object)
+        shown = np.take_along_axis(level, worst, axis=1)
+        label = table[worst, np.round(np.nan_to_num(shown)).clip(0, 100).astype(np.intp)]
+        keep = np.take_along_axis(lost, worst, axis=1) > 0   # worst first: a prefix is kept
+        text = label[:, 0]
+        for t in range(1, worst.shape[1]):
+            text = np.where(keep[:, t], text + ", " + label[:, t], text)
+        text[~keep[:, 0]] = ""
+        out[rows] = text
     return out
 
 
@@ -228,6 +239,31 @@ def signature(example: pd.DataFrame, output: pd.DataFrame, config=None):
     return sig
 
 
+def _pyfunc_args(config, config_file: Path, frame: pd.DataFrame) -> dict:
+    """What the registered model is made of: the code, the config, signature and example."""
+    from hscore import __version__
+    from hscore.scoring.scorer import HealthScorer
+
+    example = input_example(frame, config)
+    output = pyfunc_output(HealthScorer(config).score(example), config, top_reasons=3)
+    return dict(python_model=str(PYFUNC_CODE), artifacts={"config": str(config_file)},
+                signature=signature(example, output, config), input_example=example,
+                # hscore is the model's code; pinning it (not inferring) keeps logging fast.
+                pip_requirements=[f"hscore=={__version__}", "numpy", "pandas", "pyyaml",
+                                  "pydantic"])
+
+
+def save(config, config_file: Path, frame: pd.DataFrame, path: Path) -> Path:
+    """Save the pyfunc model :func:`register` would log to the folder ``path`` (no run, no
+    registry): for ``mlflow.pyfunc.load_model(path)`` or ``spark_udf(spark, path)``.
+    ``config_file`` is ``config`` saved; ``frame`` gives the input example."""
+    import mlflow
+
+    with without_mlflow_hints():
+        mlflow.pyfunc.save_model(str(path), **_pyfunc_args(config, config_file, frame))
+    return Path(path)
+
+
 def register(client, config, config_file: Path, frame: pd.DataFrame, tags: dict[str, str],
              quality: pd.DataFrame | None = None) -> str:
     """Log the pyfunc of ``config`` into the active run, register it as a new version of
@@ -240,23 +276,9 @@ def register(client, config, config_file: Path, frame: pd.DataFrame, tags: dict[
     """
     import mlflow
 
-    from hscore import __version__
-    from hscore.scoring.scorer import HealthScorer
-
-    example = input_example(frame, config)
-    output = pyfunc_output(HealthScorer(config).score(example), config, top_reasons=3)
     with without_mlflow_hints():
-        info = mlflow.pyfunc.log_model(
-            name="health_score",
-            python_model=str(PYFUNC_CODE),
-            artifacts={"config": str(config_file)},
-            signature=signature(example, output, config),
-            input_example=example,
-            registered_model_name=MODEL_NAME,
-            # hscore is the model's code; pinning it (not inferring) keeps logging fast.
-            pip_requirements=[f"hscore=={__version__}", "numpy", "pandas", "pyyaml",
-                              "pydantic"],
-        )
+        info = mlflow.pyfunc.log_model(name="health_score", registered_model_name=MODEL_NAME,
+                                       **_pyfunc_args(config, config_file, frame))
     version = str(info.registered_model_version)
     client.set_registered_model_alias(MODEL_NAME, "challenger", version)
     tags = dict(tags)
