@@ -543,6 +543,28 @@ def test_packed_argsort_is_a_stable_argsort():
         np.testing.assert_array_equal(sorted_key, np.sort(key))
 
 
+@pytest.mark.parametrize("kind", ["shared", "copies", "distinct", "with gaps"])
+def test_factorizing_text_by_address_gives_pandas_codes(kind):
+    from hscore.scoring.snapshots import _PROBE_ROWS, _factorize
+
+    rng = np.random.default_rng(5)
+    n = _PROBE_ROWS + 30_000          # past the probe: the path by address can be taken
+    ids = np.array([f"acct-{i:05d}" for i in range(n // 3)], dtype=object)
+    if kind == "distinct":
+        values = np.array([f"acct-{i:06d}" for i in rng.permutation(n)], dtype=object)
+    else:
+        values = ids[rng.integers(0, len(ids), n)]     # repeats: one object per text
+        if kind == "copies":                            # repeats: equal texts, new objects
+            values = np.array(["".join(v) for v in values], dtype=object)
+        if kind == "with gaps":
+            values[rng.random(n) < 0.01] = None
+            values[rng.random(n) < 0.01] = np.nan
+    codes, uniques = _factorize(pd.Series(values))
+    want_codes, want_uniques = pd.factorize(values, use_na_sentinel=True)
+    np.testing.assert_array_equal(codes, want_codes)
+    assert list(uniques) == list(want_uniques)
+
+
 @pytest.mark.parametrize("order", ["date", "shuffled"])
 def test_the_result_does_not_depend_on_the_row_order(order):
     # account-major rows take a shortcut (no sort); date-major rows a merge of sorted runs;

@@ -315,7 +315,7 @@ def check_snapshots(frame: pd.DataFrame, config: Config, *,
     accounts = frame["account_id"]
     # One hash pass gives both the account codes (for duplicates and trend) and the
     # empty ids (code -1).
-    account_codes, account_ids = pd.factorize(accounts, use_na_sentinel=True)
+    account_codes, account_ids = _factorize(accounts)
     account_codes = account_codes.astype(np.int64, copy=False)
     null_ids = account_codes < 0
     if null_ids.any():
@@ -328,7 +328,7 @@ def check_snapshots(frame: pd.DataFrame, config: Config, *,
         stage_codes = np.zeros(len(frame), dtype=np.int8)
     else:
         stage_col = frame["stage"]
-        codes, uniques = pd.factorize(stage_col, use_na_sentinel=True)
+        codes, uniques = _factorize(stage_col)
         known = np.array([u in config.stages for u in uniques], dtype=bool)
         bad = (codes < 0) | ~known[np.maximum(codes, 0)] if len(uniques) else codes < 0
         if bad.any():
@@ -403,6 +403,38 @@ def check_snapshots(frame: pd.DataFrame, config: Config, *,
         for name in used:
             checked.check_metric(name)
     return checked
+
+
+#: Rows probed to choose how to factorize a text column (:func:`_factorize`).
+_PROBE_ROWS = 65_536
+
+
+def _factorize(col: pd.Series) -> tuple[np.ndarray, object]:
+    """``pd.factorize(col, use_na_sentinel=True)``, faster for text repeated row after row.
+
+    Hashing text reads every string, and rows in no particular order read them scattered
+    over memory. Pandas keeps one object for text that repeats (a CSV reader's cells, an id
+    copied to each snapshot), so the objects are factorized by address first (integers),
+    then the few distinct objects by their text: the same codes and uniques, in order of
+    first appearance. A probe of the first rows keeps the plain path where it is faster:
+    when those rows' texts are all different (one row per account), or when repeats are
+    separate objects (fewer texts than objects).
+    """
+    values = col.to_numpy()
+    n = len(values)
+    if values.dtype != object or n <= _PROBE_ROWS:
+        return pd.factorize(values, use_na_sentinel=True)
+    # Each element of an object array is the address of its object.
+    address = np.frombuffer(memoryview(np.ascontiguousarray(values)), dtype=np.intp)
+    head = _PROBE_ROWS
+    n_text = len(pd.unique(values[:head]))
+    if n_text == head or len(pd.unique(address[:head])) > n_text:
+        return pd.factorize(values, use_na_sentinel=True)
+    by_address, distinct = pd.factorize(address)
+    first = np.empty(len(distinct), dtype=np.intp)
+    first[by_address[::-1]] = np.arange(n - 1, -1, -1)  # each object's first row
+    codes, uniques = pd.factorize(values[first], use_na_sentinel=True)
+    return codes[by_address], uniques
 
 
 def _account_day_order(frame: pd.DataFrame, account_codes: np.ndarray,
