@@ -118,3 +118,12 @@ def test_top_reasons_are_the_components_that_cost_the_most_points(loaded, result
             checked += 1
     assert checked > 500
     assert (got.loc[got["score"].isna(), "reasons"] == "").all()
+
+
+@pytest.mark.parametrize("top", [-1, 1.5, True])
+def test_top_reasons_must_be_a_count(result, book, top):
+    from hscore.errors import HScoreError
+
+    scores = HealthScorer(result.config).score(book.frame.head(20))
+    with pytest.raises(HScoreError, match="top_reasons"):
+        model.reasons(scores, result.config, top)

@@ -100,7 +100,11 @@ def reasons(scores: pd.DataFrame, config, top: int = 3) -> np.ndarray:
     'adoption 50, engagement 54'
     """
     from hscore.config import load_config
+    from hscore.errors import HScoreError
 
+    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+        raise HScoreError(f"top_reasons: must be a whole number >= 1 (0: no reasons), "
+                          f"got {top!r}")
     config = load_config(config)
     n = len(scores)
     out = np.full(n, "", dtype=object)

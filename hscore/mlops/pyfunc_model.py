@@ -31,7 +31,7 @@ class HealthScoreModel(PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         from hscore.mlops.model import pyfunc_output
 
-        top = int((params or {}).get("top_reasons") or 0)
+        top = (params or {}).get("top_reasons") or 0  # MLflow checked it is a long
         return pyfunc_output(self.scorer.score(model_input), self.config, top_reasons=top)
 
 
