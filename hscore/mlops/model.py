@@ -64,7 +64,14 @@ def pyfunc_output(scores: pd.DataFrame, config=None, top_reasons: int = 0) -> pd
     out = scores.copy(deep=False)
     for col in ("stage", "band"):
         if col in out.columns:
-            out[col] = out[col].astype(object).where(out[col].notna(), None)
+            values = out[col]
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                # by the codes: a lookup per row (code -1, no value, picks the None at the end)
+                lookup = np.append(values.cat.categories.to_numpy(dtype=object), None)
+                out[col] = pd.Series(lookup[values.cat.codes.to_numpy()], index=out.index,
+                                     dtype=object)
+            else:
+                out[col] = values.astype(object).where(values.notna(), None)
     if top_reasons:
         out["reasons"] = reasons(scores, config, top_reasons)
     return out
