@@ -20,6 +20,7 @@ REGISTRY = {
     "build": "bench.build",
     "spark": "bench.spark",
     "segments": "bench.segments",
+    "pyfunc": "bench.pyfunc",
 }
 
 
