@@ -97,6 +97,23 @@ def test_model_input_leaves_the_frame_and_what_it_cannot_cast_alone(result):
     assert info.value.n_rows == 1
 
 
+def test_text_dates_are_read_by_hscores_rule_before_mlflow_can_guess(loaded, result, book):
+    """MLflow parses a text date column itself (pandas' guess: 01/02/2024 is 2 January);
+    model_input reads it first by hscore's rule: ISO, or the format given, else an error."""
+    frame = book.frame.head(40).copy()
+    want = model.pyfunc_output(HealthScorer(result.config).score(frame))
+    day_first = frame.assign(snapshot_date=frame["snapshot_date"].dt.strftime("%d/%m/%Y"))
+    with pytest.raises(DataError, match="snapshot_date") as info:
+        model.model_input(day_first, result.config)
+    assert info.value.n_rows == len(frame)
+    typed = model.model_input(day_first, result.config, date_format="%d/%m/%Y")
+    got = loaded.predict(typed)
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want, check_exact=True)
+    iso = frame.assign(snapshot_date=frame["snapshot_date"].dt.strftime("%Y-%m-%d"))
+    pd.testing.assert_frame_equal(loaded.predict(model.model_input(iso, result.config))
+                                  .reset_index(drop=True), want, check_exact=True)
+
+
 def test_top_reasons_are_the_components_that_cost_the_most_points(loaded, result, book):
     frame = book.frame
     got = loaded.predict(frame, params={model.TOP_REASONS: 2})

@@ -189,9 +189,14 @@ def input_schema(config):
     return Schema(specs)
 
 
-def model_input(frame: pd.DataFrame, config) -> pd.DataFrame:
+def model_input(frame: pd.DataFrame, config, date_format: str | None = None) -> pd.DataFrame:
     """``frame`` with whole-number columns in the types the signature declares, so that
-    MLflow's check lets them through to the scorer.
+    MLflow's check lets them through to the scorer, and text dates read by hscore's rule.
+
+    A text ``snapshot_date`` is read here as the scorer reads it: ISO 8601 unless
+    ``date_format`` is given, anything else an error naming the column. (Given text, MLflow's
+    own check would parse it with pandas' guess, ``01/02/2024`` as the 2nd of January,
+    before hscore sees it.)
 
     Integer, boolean and nullable (``Int64``) metric columns become doubles (``<NA>``
     becomes NaN); a float ``seats`` column of whole numbers becomes ``int64`` and a
@@ -210,9 +215,13 @@ def model_input(frame: pd.DataFrame, config) -> pd.DataFrame:
     """
     from hscore.config import load_config
     from hscore.errors import DataError
+    from hscore.scoring.dates import parse_dates
 
     config = load_config(config)
     out = frame.copy(deep=False)
+    if "snapshot_date" in out.columns and not pd.api.types.is_datetime64_any_dtype(
+            out["snapshot_date"]):
+        out["snapshot_date"] = parse_dates(out["snapshot_date"], date_format, frame=frame)
     for name in config.metric_names:
         if name not in out.columns:
             continue
