@@ -38,6 +38,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import inspect
 import time
@@ -49,9 +50,11 @@ import numpy as np
 import pandas as pd
 
 from hscore import progress
+from hscore.calibration.bands import DEFAULT_RISK_MULTIPLE, propose_bands
 from hscore.calibration.cell import CalibrationWarning, Settings, fit_cell
 from hscore.calibration.design import build_designs
 from hscore.calibration.evaluation import single_threaded_blas
+from hscore.calibration.learned import learn_for_holdout
 from hscore.calibration.records import ExportedFit
 from hscore.calibration.results import CalibrationResult
 from hscore.calibration.shrinkage import DEFAULT_STRENGTHS
@@ -110,11 +113,24 @@ class Calibrator:
     holdout_share : float, default 0.2
         Share of labelled rows in the default out-of-time holdout, or of accounts in an
         account holdout.
+    transforms : {"keep", "learn"}, default "keep"
+        "learn": per metric, a monotone ``piecewise`` curve learned on the training rows
+        replaces the configured transform where account-grouped cross-validation says it
+        predicts churn better, net of a penalty per knot
+        (:mod:`hscore.calibration.learned`); the weights are then calibrated on the new
+        sub-scores. "keep" leaves the config's transforms alone.
+    at_risk_share : float, optional
+        The proposed bands (:mod:`hscore.calibration.bands`) put this riskiest share of the
+        latest book at risk; default: rows whose predicted churn is at least
+        ``risk_multiple`` x the base rate.
+    risk_multiple : float, default 2.0
+        See ``at_risk_share``.
 
     Attributes
     ----------
     result_ : CalibrationResult
-        The calibration (the calibrated ``config``, per-cell ``fits``, ``quality``, ...).
+        The calibration (the calibrated ``config``, per-cell ``fits``, ``quality``, the
+        learned ``transforms`` and the proposed ``bands``, ...).
     timings_ : dict[str, float]
         Wall seconds per phase (design, cross_validation, bootstrap, inference,
         evaluation, refit, total).
@@ -163,11 +179,15 @@ class Calibrator:
         "seed": [Interval(Integral, 0, None)],
         "min_events": [Interval(Integral, 0, None)],
         "holdout_share": [Interval(Real, 0, 1, closed="neither")],
+        "transforms": [Options(("keep", "learn"))],
+        "at_risk_share": [None, Interval(Real, 0, 1, closed="neither")],
+        "risk_multiple": [Interval(Real, 0, None, closed="neither")],
     }
 
     def __init__(self, base_config="lifecycle", *, holdout_from=None, holdout=None,
                  refit="all", horizon_days=None, strengths=None, cv_folds=5, n_bootstrap=200,
-                 seed=0, min_events=20, holdout_share=DEFAULT_HOLDOUT_SHARE):
+                 seed=0, min_events=20, holdout_share=DEFAULT_HOLDOUT_SHARE,
+                 transforms="keep", at_risk_share=None, risk_multiple=DEFAULT_RISK_MULTIPLE):
         self.base_config = base_config
         self.holdout_from = holdout_from
         self.holdout = holdout
@@ -179,6 +199,9 @@ class Calibrator:
         self.seed = seed
         self.min_events = min_events
         self.holdout_share = holdout_share
+        self.transforms = transforms
+        self.at_risk_share = at_risk_share
+        self.risk_multiple = risk_multiple
 
     def get_params(self) -> dict[str, Any]:
         """The parameters, by name, as given to ``__init__``."""
@@ -241,6 +264,10 @@ class Calibrator:
             with timed("evaluation", "evaluation (all stages)" if len(result.fits) > 1
                        and result.holdout.kind is not HoldoutKind.NONE else None):
                 result.config            # the pooled quality and the config, built once
+            with timed("bands", "proposed bands"):
+                result = _with_bands(result, propose_bands(
+                    result, frame, at_risk_share=self.at_risk_share,
+                    risk_multiple=self.risk_multiple))
         self.__dict__.update(_result=result, _timings=timings)
         return self
 
@@ -267,6 +294,12 @@ class Calibrator:
                                  seed=self.seed)
         if holdout.note:
             progress.current().note(f"holdout: {holdout.note}")
+        choices: tuple = ()
+        if self.transforms == "learn":
+            with timed("transforms", "learned transforms"):
+                cfg, choices = learn_for_holdout(cfg, dset, holdout, self.cv_folds)
+                dset = build_designs(frame, cfg)
+                designs = dset.designs
         # One seed per cell of the config, so a cell's resamples do not depend on which
         # other cells the data hold.
         keys = [c.key for c in cfg.cells()]
@@ -283,7 +316,7 @@ class Calibrator:
             strengths=(None if self.strengths is None
                        else tuple(float(s) for s in np.atleast_1d(self.strengths))),
             cv_folds=self.cv_folds, n_bootstrap=self.n_bootstrap, seed=self.seed,
-            min_events=self.min_events,
+            min_events=self.min_events, transforms=choices,
             created=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
@@ -295,6 +328,15 @@ _SHOWN = {"cross_validation": "cross-validation", "evaluation": "evaluation"}
 def _shown(timed, key: str):
     """``timed`` for one cell: its phases named to the progress reporter with the cell."""
     return lambda phase: timed(phase, f"{_SHOWN[phase]} {key}" if phase in _SHOWN else None)
+
+
+def _with_bands(result: CalibrationResult, bands) -> CalibrationResult:
+    """``result`` with its band proposal; the holdout quality, already computed, is kept
+    (the config is rebuilt: its provenance records the proposal)."""
+    new = dataclasses.replace(result, bands=bands)
+    if "quality" in result.__dict__:
+        new.__dict__["quality"] = result.__dict__["quality"]
+    return new
 
 
 def _equal(a, b) -> bool:

@@ -93,6 +93,9 @@ def calibration_provenance(result: "CalibrationResult") -> Provenance:
                    **{key: Status.NOT_IN_DATA.value for key in result.absent_cells}},
         "quality": quality,
         "bootstrap": {"n": result.n_bootstrap, "seed": result.seed},
+        "learned_transforms": ({f"{c.stage}.{c.metric}": f"{c.chosen}: {c.reason}"
+                                for c in result.transforms} or None),
+        "proposed_bands": result.bands.provenance() if result.bands is not None else None,
     })
 
 

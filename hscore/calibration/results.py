@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -35,6 +36,9 @@ from hscore.calibration.split import Holdout, HoldoutKind
 from hscore.calibration.validation import horizon_line
 from hscore.config import Config
 from hscore.display import ResultDisplay, Section
+
+if TYPE_CHECKING:
+    from hscore.calibration.bands import BandProposal
 
 __all__ = ["CalibrationResult"]
 
@@ -85,6 +89,8 @@ class CalibrationResult(ResultDisplay):
     min_events: int
     created: str
     refit: ExportedFit = ExportedFit.ALL
+    transforms: tuple = ()             # TransformChoice per (stage, metric) with learning
+    bands: "BandProposal | None" = None
 
     # ------------------------------------------------------------- derived
     @cached_property
@@ -205,6 +211,14 @@ class CalibrationResult(ResultDisplay):
         """Cross-validated log-loss per stage and strength tried."""
         return tables.cv_table(self.fits.values())
 
+    def transform_table(self) -> pd.DataFrame:
+        """With ``transforms='learn'``: per (stage, metric) the configured transform kind,
+        the one chosen, the CV log-likelihood gain of the learned curve (nats), the
+        penalty for its knots and the knots taken (empty without learning)."""
+        from hscore.calibration.learned import choice_table
+
+        return choice_table(self.transforms)
+
     def weight_lines(self) -> str:
         """Per stage and metric: ``old weight -> new weight [CI]``, as plain text."""
         return "\n".join(tables.weight_lines(self.fits.values()))
@@ -227,6 +241,16 @@ class CalibrationResult(ResultDisplay):
                     "(the other fit))", lines=tables.weight_lines(self.fits.values())),
             # The AUCs are in the quality table and the reasons in the warnings.
             Section("stages", self.stage_table()[list(_STAGE_COLUMNS)])]
+        if self.transforms:
+            sections.append(Section("transforms (learned monotone curve vs configured, by "
+                                    "account-grouped CV)",
+                                    lines=[f"  {c.line()}" for c in self.transforms]))
+        if self.bands is not None:
+            sections.append(Section("proposed bands", lines=self.bands.lines()))
+            if len(self.bands.table):
+                sections.append(Section(
+                    f"bands on the holdout ({kind}), thresholds from the train-window fit",
+                    self.bands.table))
         flagged = self.worse_than_input
         if flagged:
             sections.append(Section("flagged", lines=[f"  {self.fits[k].cell.label}: {text}"

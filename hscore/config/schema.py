@@ -225,6 +225,22 @@ class Exported(_Model):
     tracking_uri: str | None = None
 
 
+class ProposedBands(_Model):
+    """Band thresholds a calibration proposes (not applied until taken; see
+    :func:`hscore.calibration.bands.take_bands`), with the rule and its evidence."""
+
+    healthy: float
+    at_risk: float
+    rule: str
+    base_rate: float | None = None
+    book_date: str | None = None
+    book_rows: int | None = None
+    book_at_risk_rows: int | None = None
+    holdout_at_risk_churn_rate: float | None = None
+    holdout_at_risk_lift: float | None = None
+    taken: bool | None = None
+
+
 class Provenance(_Model):
     """Where a config came from: documented defaults (``source``, ``seeds``), a calibration
     (written by :func:`hscore.calibration.output.calibration_provenance`), and what export
@@ -256,6 +272,8 @@ class Provenance(_Model):
     model: ModelRef | None = None
     promotion: dict[str, str] | None = None
     exported: Exported | None = None
+    learned_transforms: dict[str, str] | None = None   # "stage.metric": what CV chose, why
+    proposed_bands: ProposedBands | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """As YAML holds it (keys left out where None)."""
@@ -563,7 +581,7 @@ def _scaled(cfg: Config) -> bool:
 
 
 _FLOAT_FIELDS = {"weight", "lo", "hi", "half_life_days", "healthy", "at_risk", "alert_drop",
-                 "min_coverage", "intercept", "slope"}
+                 "min_coverage", "intercept", "slope", "base_rate"}
 
 
 def _ints_to_floats(node: Any, key: str | None = None) -> Any:
