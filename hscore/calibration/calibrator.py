@@ -59,9 +59,9 @@ from hscore.calibration.records import ExportedFit
 from hscore.calibration.results import CalibrationResult
 from hscore.calibration.shrinkage import DEFAULT_STRENGTHS
 from hscore.calibration.split import DEFAULT_HOLDOUT_SHARE, HoldoutKind, choose_holdout
-from hscore.calibration.validation import (CONFIG_LIKE, HORIZON, DateLike, Integral, Interval,
-                                           Options, Real, Strengths, bootstrap_count,
-                                           resolve_horizon, validate_params)
+from hscore.calibration.validation import (CONFIG_LIKE, HORIZON, DateLike, InstanceOf,
+                                           Integral, Interval, Options, Real, Strengths,
+                                           bootstrap_count, resolve_horizon, validate_params)
 from hscore.config import load_config
 from hscore.errors import DataError, HScoreError
 
@@ -125,6 +125,10 @@ class Calibrator:
         ``risk_multiple`` x the base rate.
     risk_multiple : float, default 2.0
         See ``at_risk_share``.
+    take_bands : bool, default False
+        Write the proposed bands into the calibrated config's ``bands`` (default: only
+        proposed, under ``provenance.proposed_bands``; take them later with
+        :func:`hscore.calibration.take_bands`).
 
     Attributes
     ----------
@@ -182,12 +186,14 @@ class Calibrator:
         "transforms": [Options(("keep", "learn"))],
         "at_risk_share": [None, Interval(Real, 0, 1, closed="neither")],
         "risk_multiple": [Interval(Real, 0, None, closed="neither")],
+        "take_bands": [InstanceOf((bool,), "True or False")],
     }
 
     def __init__(self, base_config="lifecycle", *, holdout_from=None, holdout=None,
                  refit="all", horizon_days=None, strengths=None, cv_folds=5, n_bootstrap=200,
                  seed=0, min_events=20, holdout_share=DEFAULT_HOLDOUT_SHARE,
-                 transforms="keep", at_risk_share=None, risk_multiple=DEFAULT_RISK_MULTIPLE):
+                 transforms="keep", at_risk_share=None, risk_multiple=DEFAULT_RISK_MULTIPLE,
+                 take_bands=False):
         self.base_config = base_config
         self.holdout_from = holdout_from
         self.holdout = holdout
@@ -202,6 +208,7 @@ class Calibrator:
         self.transforms = transforms
         self.at_risk_share = at_risk_share
         self.risk_multiple = risk_multiple
+        self.take_bands = take_bands
 
     def get_params(self) -> dict[str, Any]:
         """The parameters, by name, as given to ``__init__``."""
@@ -267,7 +274,7 @@ class Calibrator:
             with timed("bands", "proposed bands"):
                 result = _with_bands(result, propose_bands(
                     result, frame, at_risk_share=self.at_risk_share,
-                    risk_multiple=self.risk_multiple))
+                    risk_multiple=self.risk_multiple), self.take_bands)
         self.__dict__.update(_result=result, _timings=timings)
         return self
 
@@ -295,6 +302,7 @@ class Calibrator:
         if holdout.note:
             progress.current().note(f"holdout: {holdout.note}")
         choices: tuple = ()
+        given = cfg
         if self.transforms == "learn":
             with timed("transforms", "learned transforms"):
                 cfg, choices = learn_for_holdout(cfg, dset, holdout, self.cv_folds)
@@ -317,6 +325,7 @@ class Calibrator:
                        else tuple(float(s) for s in np.atleast_1d(self.strengths))),
             cv_folds=self.cv_folds, n_bootstrap=self.n_bootstrap, seed=self.seed,
             min_events=self.min_events, transforms=choices,
+            input_config=given if choices else None,
             created=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
@@ -330,10 +339,11 @@ def _shown(timed, key: str):
     return lambda phase: timed(phase, f"{_SHOWN[phase]} {key}" if phase in _SHOWN else None)
 
 
-def _with_bands(result: CalibrationResult, bands) -> CalibrationResult:
-    """``result`` with its band proposal; the holdout quality, already computed, is kept
-    (the config is rebuilt: its provenance records the proposal)."""
-    new = dataclasses.replace(result, bands=bands)
+def _with_bands(result: CalibrationResult, bands, take: bool) -> CalibrationResult:
+    """``result`` with its band proposal (taken into ``bands`` with ``take``); the holdout
+    quality, already computed, is kept (the config is rebuilt: its provenance records the
+    proposal)."""
+    new = dataclasses.replace(result, bands=bands, take_bands=take)
     if "quality" in result.__dict__:
         new.__dict__["quality"] = result.__dict__["quality"]
     return new

@@ -119,4 +119,9 @@ def calibrated_config(result: "CalibrationResult") -> Config:
     data["name"] = f"{base.name}-calibrated"
     data["label_horizon_days"] = result.horizon_days
     data["provenance"] = calibration_provenance(result).to_dict()
-    return config_from_dict(data)
+    cfg = config_from_dict(data)
+    if result.take_bands and result.bands is not None:
+        from hscore.calibration.bands import take_bands
+
+        cfg = take_bands(cfg)
+    return cfg

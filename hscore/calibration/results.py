@@ -71,6 +71,13 @@ class CalibrationResult(ResultDisplay):
     refit : ExportedFit
         Which fit the config ships: ``all`` (refitted on every labelled row after the
         holdout evaluation) or ``train`` (the validated train-window fit).
+    transforms : tuple of TransformChoice
+        With learned transforms (:mod:`hscore.calibration.learned`), what cross-validation
+        chose per (stage, metric); ``base_config`` then holds the chosen curves and
+        ``input_config`` the config as given. Empty otherwise.
+    bands : BandProposal or None
+        The proposed band thresholds (:mod:`hscore.calibration.bands`); ``take_bands``
+        says whether the config's ``bands`` are them.
 
     Derived (computed from ``fits``): :attr:`config`, :attr:`quality`,
     :attr:`calibration_table`, :attr:`chosen_strength`, :attr:`probability_mapping`,
@@ -91,6 +98,8 @@ class CalibrationResult(ResultDisplay):
     refit: ExportedFit = ExportedFit.ALL
     transforms: tuple = ()             # TransformChoice per (stage, metric) with learning
     bands: "BandProposal | None" = None
+    take_bands: bool = False           # the config's bands are the proposal's
+    input_config: Config | None = None  # the config as given, when transforms were learned
 
     # ------------------------------------------------------------- derived
     @cached_property
