@@ -111,17 +111,14 @@ def _threshold(scores: np.ndarray, share: float, upper: bool) -> float:
 
 
 def _logit(p: float) -> float:
-    return math.log(p / (1 - p))
+    return math.log(p / (1 - p)) if 0 < p < 1 else math.nan
 
 
 def _thresholds(config: Config, book: pd.DataFrame, base_rate: float,
                 at_risk_share: float | None, risk_multiple: float) -> tuple[float, float, str]:
     """(healthy, at_risk, rule) for ``config`` from the scored ``book``."""
     scores = book["score"].to_numpy()
-    p = book["churn_probability"].to_numpy() if "churn_probability" in book else None
-    if p is None or np.isnan(p).all():
-        raise HScoreError("bands: the calibrated config has no probability mapping (no "
-                          "stage was calibrated); nothing to propose bands from")
+    p = book["churn_probability"].to_numpy()
     if at_risk_share is not None:
         share, rule = at_risk_share, f"the riskiest {at_risk_share:.0%} of the book"
     else:
@@ -160,17 +157,22 @@ def _scored(config: Config, frame: pd.DataFrame) -> pd.DataFrame:
 
 def propose_bands(result: "CalibrationResult", frame: pd.DataFrame, *,
                   at_risk_share: float | None = None,
-                  risk_multiple: float = DEFAULT_RISK_MULTIPLE) -> BandProposal:
+                  risk_multiple: float = DEFAULT_RISK_MULTIPLE) -> BandProposal | None:
     """Band thresholds for ``result.config`` from its probability mapping (see the module).
 
-    ``frame`` is the snapshot table the result was calibrated on.
+    ``frame`` is the snapshot table the result was calibrated on. None when there is
+    nothing to propose from: no stage of the latest book has a probability mapping (every
+    stage too thin to fit one), or the train-window config has none for the holdout table.
+    Rows of a stage without a mapping take no part in the proposal.
     """
     exported = result.config
     base_rate = (sum(f.counts.n_labelled_events for f in result.fits.values())
                  / max(sum(f.counts.n_labelled for f in result.fits.values()), 1))
     scored = _scored(exported, frame)
     latest = scored["snapshot_date"].max()
-    book = scored[scored["snapshot_date"] == latest]
+    book = _with_mapping(scored[scored["snapshot_date"] == latest])
+    if not len(book):
+        return None
     healthy, at_risk, rule = _thresholds(exported, book, base_rate, at_risk_share,
                                          risk_multiple)
     per_stage = pd.DataFrame([
@@ -188,7 +190,9 @@ def propose_bands(result: "CalibrationResult", frame: pd.DataFrame, *,
         train_cfg = (exported if result.refit is ExportedFit.TRAIN else
                      dataclasses.replace(result, refit=ExportedFit.TRAIN).config)
         train_scored = _scored(train_cfg, frame)
-        t_book = train_scored[train_scored["snapshot_date"] == latest]
+        t_book = _with_mapping(train_scored[train_scored["snapshot_date"] == latest])
+        if not len(t_book):
+            return None
         t_healthy, t_at_risk, _ = _thresholds(train_cfg, t_book, base_rate, at_risk_share,
                                               risk_multiple)
         y_all = labels(frame)
@@ -202,6 +206,14 @@ def propose_bands(result: "CalibrationResult", frame: pd.DataFrame, *,
         at_risk_rows=int((book["score"] < at_risk).sum()),
         current_at_risk_rows=int((book["score"] < current[1]).sum()),
         per_stage=per_stage, table=table)
+
+
+def _with_mapping(book: pd.DataFrame) -> pd.DataFrame:
+    """The book's rows with a predicted churn probability (a stage too thin to fit a
+    mapping has none, and its rows cannot say which band their risk puts them in)."""
+    if "churn_probability" not in book:
+        return book.iloc[:0]
+    return book[book["churn_probability"].notna()]
 
 
 def _holdout_rows(result, scored: pd.DataFrame, y_all: np.ndarray) -> np.ndarray:
