@@ -279,6 +279,8 @@ def _run_calibrate(args) -> int:
     save_config(result.config, args.out)
     result.print_summary(warnings=False)    # printed on stderr above; first line: the horizon
     print(f"wrote calibrated config to {args.out} (exported fit: {result.refit})")
+    if not result.transforms:       # transforms.png only shows learned curves
+        args.figures = tuple(f for f in args.figures if f != "transforms")
     _write_plots(args, {"weights": lambda: plots.weights(result),
                         "calibration_curve": lambda: plots.calibration_curve(result),
                         "roc": lambda: plots.roc(result),

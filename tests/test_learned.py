@@ -218,8 +218,10 @@ def test_cli_learns_proposes_a_share_and_takes_the_bands(curved, tmp_path, capsy
     assert main(["calibrate", "--snapshots", str(tmp_path / "book.csv"), "--config",
                  str(tmp_path / "linear.yaml"), "--out", str(out), "--bootstrap", "0",
                  "--transforms", "learn", "--at-risk-share", "0.1", "--take-bands",
-                 "--no-track", "--quiet", "--strengths", "0.001"]) == 0
+                 "--no-track", "--quiet", "--strengths", "0.001",
+                 "--plots", str(tmp_path / "figs")]) == 0
     printed = capsys.readouterr().out
+    assert (tmp_path / "figs" / "transforms.png").read_bytes()[:4] == b"\x89PNG"
     assert "proposed bands" in printed and "bands on the holdout" in printed
     cfg = load_config(out)
     assert cfg.bands.at_risk == cfg.provenance.proposed_bands.at_risk

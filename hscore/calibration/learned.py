@@ -54,6 +54,8 @@ __all__ = ["TransformChoice", "learn_piecewise", "choose_transforms", "learn_tra
 DEFAULT_PENALTY = 1.0
 #: Churn events per bin aimed at (fewer bins on thin data).
 EVENTS_PER_BIN = 15
+#: A cell with fewer churn events in training keeps its transforms.
+MIN_EVENTS = 2 * EVENTS_PER_BIN
 #: Pseudo-rows at the base rate that smooth each bin's churn rate.
 _PRIOR_ROWS = 10.0
 
@@ -247,11 +249,17 @@ def learn_transforms(config: Config, designs, raw_values, splits, *, cv_folds: i
     choices: list[TransformChoice] = []
     for key, d in designs.items():
         train = splits[key]
-        if d.y[train].sum() < EVENTS_PER_BIN * 2 or len(np.unique(d.groups[train])) < 2:
-            continue                   # thin cells keep their transforms (and input weights)
         stage = config.weights_of(d.cell)
         specs = [stage.components[stage.component_of(mname)].metrics[mname]
                  for mname in d.layout.metrics]
+        events = int(d.y[train].sum())
+        if events < MIN_EVENTS or len(np.unique(d.groups[train])) < 2:
+            choices += [TransformChoice(d.cell.stage, m, spec.direction, spec.transform.kind,
+                                        "configured", math.nan, math.nan,
+                                        f"only {events} churn events in training (fewer than "
+                                        f"{MIN_EVENTS}): nothing learned")
+                        for m, spec in zip(d.layout.metrics, specs)]
+            continue
         cell_choices = choose_transforms(
             d.X[train], d.measured[train], raw_values(d)[train], d.y[train], d.groups[train],
             list(d.layout.metrics), specs, d.cell.stage, cv_folds=cv_folds, penalty=penalty)

@@ -256,6 +256,9 @@ class CalibrationResult(ResultDisplay):
                                     lines=[f"  {c.line()}" for c in self.transforms]))
         if self.bands is not None:
             sections.append(Section("proposed bands", lines=self.bands.lines()))
+            sections.append(Section("each stage's own implied thresholds (its probability "
+                                    "mapping; the proposal is one pair for the book)",
+                                    self.bands.per_stage))
             if len(self.bands.table):
                 sections.append(Section(
                     f"bands on the holdout ({kind}), thresholds from the train-window fit",
