@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 from hscore import HealthScorer, plots
 from hscore.calibration import Calibrator
-from hscore.calibration.bands import take_bands
+from hscore.calibration import take_bands
 from hscore.calibration.design import build_designs
 from hscore.calibration.learned import learn_for_holdout, learn_piecewise
 from hscore.cli import main
