@@ -363,8 +363,8 @@ def test_summary_print_summary_and_html(frame, result, capsys):
     assert "0.300 -> " in out and "holdout quality" in out and "reference" in out
     assert out == str(result) + "\n"
     html = result._repr_html_()
-    # stages, proposed bands on the holdout, holdout quality
-    assert html.count("<table") == 3 and "s2" in html and "0.300 -&gt; " in html
+    # stages, each stage's implied band thresholds, bands on the holdout, holdout quality
+    assert html.count("<table") == 4 and "s2" in html and "0.300 -&gt; " in html
     assert "bands on the holdout" in out
     assert "holdout from 2024-08-01" in repr(result)
 
