@@ -238,3 +238,10 @@ def test_cli_bad_at_risk_share_is_one_error_line(curved, tmp_path, capsys, value
                  "--at-risk-share", value]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "--at-risk-share" in err[0]
+
+
+def test_without_a_holdout_the_proposal_has_no_holdout_figures(curved):
+    result = _fit(curved, holdout="none", strengths=[0.001])
+    prop = result.config.provenance.proposed_bands
+    assert prop.book_rows == result.bands.book_rows > 0
+    assert prop.holdout_at_risk_lift is None and not len(result.bands.table)

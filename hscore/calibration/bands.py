@@ -77,8 +77,9 @@ class BandProposal:
 
     def provenance(self) -> dict:
         """What the config's ``provenance.proposed_bands`` records."""
-        at_risk = self.table[(self.table["thresholds"] == "proposed")
-                             & (self.table["band"] == "at_risk")]
+        table = self.table
+        at_risk = (table[(table["thresholds"] == "proposed") & (table["band"] == "at_risk")]
+                   if len(table) else table)       # no holdout: no holdout figures
         out = {"healthy": self.healthy, "at_risk": self.at_risk, "rule": self.rule,
                "base_rate": round(self.base_rate, 6), "book_date": self.book_date,
                "book_rows": self.book_rows, "book_at_risk_rows": self.at_risk_rows}
