@@ -21,6 +21,7 @@ REGISTRY = {
     "spark": "bench.spark",
     "segments": "bench.segments",
     "pyfunc": "bench.pyfunc",
+    "transforms": "bench.transforms",
 }
 
 

@@ -235,12 +235,32 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--jobs", type=_jobs, default=1, metavar="N",
                    help="threads for the cross-validation folds and the bootstrap refits "
                         "(default 1; -1: every core); the result does not depend on it")
+    p.add_argument("--transforms", choices=("keep", "learn"), default="keep",
+                   help="learn: per metric, a monotone piecewise curve replaces the configured "
+                        "transform where account-grouped CV says it predicts churn better "
+                        "(default keep: the config's transforms)")
+    p.add_argument("--at-risk-share", type=_share, metavar="S",
+                   help="proposed bands put the riskiest share S (0-1) of the latest book at "
+                        "risk (default: predicted churn >= 2 x the base rate)")
+    p.add_argument("--take-bands", action="store_true",
+                   help="write the proposed bands into the config's bands (default: they are "
+                        "only proposed, under provenance.proposed_bands)")
     p.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     p.add_argument("--require-tracking", action="store_true",
                    help="exit 1 when the MLflow run cannot be logged (default: say so, exit 0; "
                         "the calibrated config is written to --out either way)")
-    _add_reading(p, plots=("weights", "calibration_curve", "roc"))
+    _add_reading(p, plots=("weights", "calibration_curve", "roc", "transforms"))
     p.set_defaults(run=_run_calibrate, inputs=("snapshots", "config"), outputs=("out",))
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be a share between 0 and 1, got {text!r}")
+    return value
 
 
 def _strengths(text: str) -> tuple[float, ...]:
@@ -268,14 +288,19 @@ def _run_calibrate(args) -> int:
         result = calibrate(frame, config, holdout_from=args.holdout_from,
                            holdout=args.holdout, refit=args.refit,
                            horizon_days=args.horizon_days, n_bootstrap=args.bootstrap,
-                           strengths=args.strengths, seed=args.seed, n_jobs=args.jobs)
+                           strengths=args.strengths, seed=args.seed, n_jobs=args.jobs,
+                           transforms=args.transforms, at_risk_share=args.at_risk_share,
+                           take_bands=args.take_bands)
     print_warnings(caught, file=sys.stderr)
     save_config(result.config, args.out)
     result.print_summary(warnings=False)    # printed on stderr above; first line: the horizon
     print(f"wrote calibrated config to {args.out} (exported fit: {result.refit})")
+    if not result.transforms:       # transforms.png only shows learned curves
+        args.figures = tuple(f for f in args.figures if f != "transforms")
     _write_plots(args, {"weights": lambda: plots.weights(result),
                         "calibration_curve": lambda: plots.calibration_curve(result),
-                        "roc": lambda: plots.roc(result)})
+                        "roc": lambda: plots.roc(result),
+                        "transforms": lambda: plots.transforms(result)})
     if args.no_track:
         return 0
     return _track(result, frame, args)

@@ -14,6 +14,7 @@ a returned figure renders itself to PNG for Jupyter.
 :func:`roc`                ROC curves of the calibrated, input and reference models
 :func:`score_distribution` histogram of scores per stage with the band thresholds
 :func:`compare_lift`       at-risk shares and bootstrap ΔAUC of a :func:`~hscore.calibration.compare.compare`
+:func:`transforms`         learned sub-score curves with the training churn rate per bin
 =========================  =====================================================
 
 ``weights``, ``calibration_curve`` and ``roc`` take a
@@ -44,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["weights", "calibration_curve", "roc", "score_distribution", "compare_lift",
-           "roc_points", "MODEL_LABELS"]
+           "transforms", "roc_points", "MODEL_LABELS"]
 
 #: How the holdout models are named in legends.
 MODEL_LABELS = {"calibrated": "calibrated config", "input": "input config",
@@ -434,3 +435,65 @@ def compare_lift(comparison):
     right.legend(fontsize=7.5, loc="upper left")
     fig.suptitle(f"Stage '{c.stage}': is {c.a} more predictive of churn than {c.b}?")
     return fig
+
+
+def transforms(result, *, stage: str | None = None):
+    """The learned monotone curves of a ``transforms="learn"`` calibration, with the data.
+
+    Parameters
+    ----------
+    result : CalibrationResult
+    stage : str, optional
+        Draw only this stage's metrics.
+
+    Returns
+    -------
+    Figure
+        One panel per (stage, metric) a curve was learned for: the learned sub-score curve
+        (solid when cross-validation took it, dashed when the configured transform stayed),
+        the configured transform (grey), both on the left axis (0–100), and the training
+        rows' churn rate per bin (dots, right axis, %) at the bins' mean raw value. Without
+        learned curves, one panel saying so.
+    """
+    from hscore.scoring.transforms import subscore
+
+    shown = [c for c in result.transforms if c.transform is not None
+             and (stage is None or c.stage == stage)]
+    if not shown:
+        fig, (ax,) = _figure(1, (6.0, 2.4))
+        ax.set_axis_off()
+        _note(ax, "no learned transforms: calibrate with transforms='learn' "
+                  "(--transforms learn)")
+        return fig
+    fig, axes = _figure(len(shown), (4.6, 3.2), ncols=3)
+    for ax, c in zip(axes, shown):
+        bins = c.bins
+        lo, hi = float(bins["x_lo"].min()), float(bins["x_hi"].max())
+        xs = np.linspace(lo, hi, 200)
+        ax.plot(xs, subscore(c.transform, c.direction, xs), color="C0",
+                ls="-" if c.chosen == "piecewise" else "--",
+                label="learned" + (" (taken)" if c.chosen == "piecewise" else " (not taken)"))
+        spec = _configured(result, c)
+        ax.plot(xs, subscore(spec.transform, spec.direction, xs), color="0.55", lw=1,
+                label=f"configured ({spec.transform.kind})")
+        ax.set_ylim(-3, 103)
+        ax.set_xlabel(f"{c.metric} (raw value)")
+        ax.set_ylabel("sub-score (0–100)")
+        twin = ax.twinx()
+        twin.plot(bins["x"], 100 * bins["churn_rate"], "o", color="C3", ms=4,
+                  label="churn rate per bin")
+        twin.set_ylabel(f"{_horizon(result)} churn rate (%)", color="C3")
+        twin.set_ylim(0, max(1e-9, 100 * float(bins["churn_rate"].max())) * 1.15)
+        ax.set_title(f"{c.stage}.{c.metric}: {c.chosen}", fontsize=9)
+        if ax is axes[0]:
+            h1, l1 = ax.get_legend_handles_labels()
+            h2, l2 = twin.get_legend_handles_labels()
+            ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="center right")
+    fig.suptitle("Learned monotone transforms (training rows; dots: churn rate per bin)")
+    return fig
+
+
+def _configured(result, choice):
+    """The metric's spec in the config as given (before any transform was learned)."""
+    stage = (result.input_config or result.base_config).stages[choice.stage]
+    return stage.components[stage.component_of(choice.metric)].metrics[choice.metric]

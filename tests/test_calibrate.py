@@ -363,7 +363,9 @@ def test_summary_print_summary_and_html(frame, result, capsys):
     assert "0.300 -> " in out and "holdout quality" in out and "reference" in out
     assert out == str(result) + "\n"
     html = result._repr_html_()
-    assert html.count("<table") == 2 and "s2" in html and "0.300 -&gt; " in html
+    # stages, each stage's implied band thresholds, bands on the holdout, holdout quality
+    assert html.count("<table") == 4 and "s2" in html and "0.300 -&gt; " in html
+    assert "bands on the holdout" in out
     assert "holdout from 2024-08-01" in repr(result)
 
 
@@ -737,6 +739,9 @@ BAD_PARAMETERS = [
     ("holdout_share", float("nan"), "a number in (0, 1)"),
     ("n_jobs", 0, "a whole number >= 1"), ("n_jobs", 1.5, "a whole number <= -1"),
     ("n_jobs", True, "a whole number >= 1"),
+    ("transforms", "bend", "one of 'keep', 'learn'"),
+    ("at_risk_share", 1.0, "a number in (0, 1)"), ("risk_multiple", 0, "a number > 0"),
+    ("take_bands", "yes", "True or False"),
 ]
 
 

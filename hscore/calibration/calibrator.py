@@ -38,6 +38,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import inspect
 import time
@@ -49,17 +50,19 @@ import numpy as np
 import pandas as pd
 
 from hscore import progress
+from hscore.calibration.bands import DEFAULT_RISK_MULTIPLE, propose_bands
 from hscore.calibration.cell import CalibrationWarning, Settings
 from hscore.calibration.design import build_designs
 from hscore.calibration.evaluation import single_threaded_blas
+from hscore.calibration.learned import learn_for_holdout
 from hscore.calibration.records import ExportedFit
 from hscore.calibration.results import CalibrationResult
 from hscore.calibration.segments import fit_cells
 from hscore.calibration.shrinkage import DEFAULT_STRENGTHS
 from hscore.calibration.split import DEFAULT_HOLDOUT_SHARE, HoldoutKind, choose_holdout
-from hscore.calibration.validation import (CONFIG_LIKE, HORIZON, DateLike, Integral, Interval,
-                                           Options, Real, Strengths, bootstrap_count,
-                                           resolve_horizon, validate_params)
+from hscore.calibration.validation import (CONFIG_LIKE, HORIZON, DateLike, InstanceOf,
+                                           Integral, Interval, Options, Real, Strengths,
+                                           bootstrap_count, resolve_horizon, validate_params)
 from hscore.config import load_config
 from hscore.errors import DataError, HScoreError
 from hscore.workers import resolve_n_jobs
@@ -117,11 +120,28 @@ class Calibrator:
         scikit-learn: None or 1 fits in the calling thread, -1 uses every core, -2 all
         but one. The result does not depend on it: the resamples are drawn from ``seed``
         before they are shared out, and every fit is computed the same way in any thread.
+    transforms : {"keep", "learn"}, default "keep"
+        "learn": per metric, a monotone ``piecewise`` curve learned on the training rows
+        replaces the configured transform where account-grouped cross-validation says it
+        predicts churn better, net of a penalty per knot
+        (:mod:`hscore.calibration.learned`); the weights are then calibrated on the new
+        sub-scores. "keep" leaves the config's transforms alone.
+    at_risk_share : float, optional
+        The proposed bands (:mod:`hscore.calibration.bands`) put this riskiest share of the
+        latest book at risk; default: rows whose predicted churn is at least
+        ``risk_multiple`` x the base rate.
+    risk_multiple : float, default 2.0
+        See ``at_risk_share``.
+    take_bands : bool, default False
+        Write the proposed bands into the calibrated config's ``bands`` (default: only
+        proposed, under ``provenance.proposed_bands``; take them later with
+        :func:`hscore.calibration.take_bands`).
 
     Attributes
     ----------
     result_ : CalibrationResult
-        The calibration (the calibrated ``config``, per-cell ``fits``, ``quality``, ...).
+        The calibration (the calibrated ``config``, per-cell ``fits``, ``quality``, the
+        learned ``transforms`` and the proposed ``bands``, ...).
     timings_ : dict[str, float]
         Wall seconds per phase (design, cross_validation, bootstrap, inference,
         evaluation, refit, total).
@@ -172,11 +192,17 @@ class Calibrator:
         "holdout_share": [Interval(Real, 0, 1, closed="neither")],
         "n_jobs": [None, Interval(Integral, 1, None),
                    Interval(Integral, None, -1, closed="right")],
+        "transforms": [Options(("keep", "learn"))],
+        "at_risk_share": [None, Interval(Real, 0, 1, closed="neither")],
+        "risk_multiple": [Interval(Real, 0, None, closed="neither")],
+        "take_bands": [InstanceOf((bool,), "True or False")],
     }
 
     def __init__(self, base_config="lifecycle", *, holdout_from=None, holdout=None,
                  refit="all", horizon_days=None, strengths=None, cv_folds=5, n_bootstrap=200,
-                 seed=0, min_events=20, holdout_share=DEFAULT_HOLDOUT_SHARE, n_jobs=None):
+                 seed=0, min_events=20, holdout_share=DEFAULT_HOLDOUT_SHARE, n_jobs=None,
+                 transforms="keep", at_risk_share=None, risk_multiple=DEFAULT_RISK_MULTIPLE,
+                 take_bands=False):
         self.base_config = base_config
         self.holdout_from = holdout_from
         self.holdout = holdout
@@ -189,6 +215,10 @@ class Calibrator:
         self.min_events = min_events
         self.holdout_share = holdout_share
         self.n_jobs = n_jobs
+        self.transforms = transforms
+        self.at_risk_share = at_risk_share
+        self.risk_multiple = risk_multiple
+        self.take_bands = take_bands
 
     def get_params(self) -> dict[str, Any]:
         """The parameters, by name, as given to ``__init__``."""
@@ -251,6 +281,10 @@ class Calibrator:
             with timed("evaluation", "evaluation (all stages)" if len(result.fits) > 1
                        and result.holdout.kind is not HoldoutKind.NONE else None):
                 result.config            # the pooled quality and the config, built once
+            with timed("bands", "proposed bands"):
+                result = _with_bands(result, propose_bands(
+                    result, frame, at_risk_share=self.at_risk_share,
+                    risk_multiple=self.risk_multiple), self.take_bands)
         self.__dict__.update(_result=result, _timings=timings)
         return self
 
@@ -277,6 +311,13 @@ class Calibrator:
                                  seed=self.seed)
         if holdout.note:
             progress.current().note(f"holdout: {holdout.note}")
+        choices: tuple = ()
+        given = cfg
+        if self.transforms == "learn":
+            with timed("transforms", "learned transforms"):
+                cfg, choices = learn_for_holdout(cfg, dset, holdout, self.cv_folds)
+                dset = build_designs(frame, cfg)
+                designs = dset.designs
         # One seed per cell of the config, so a cell's resamples do not depend on which
         # other cells the data hold.
         keys = [c.key for c in cfg.cells()]
@@ -294,7 +335,8 @@ class Calibrator:
             strengths=(None if self.strengths is None
                        else tuple(float(s) for s in np.atleast_1d(self.strengths))),
             cv_folds=self.cv_folds, n_bootstrap=self.n_bootstrap, seed=self.seed,
-            min_events=self.min_events,
+            min_events=self.min_events, transforms=choices,
+            input_config=given if choices else None,
             created=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
@@ -306,6 +348,16 @@ _SHOWN = {"cross_validation": "cross-validation", "evaluation": "evaluation"}
 def _shown(timed, key: str):
     """``timed`` for one cell: its phases named to the progress reporter with the cell."""
     return lambda phase: timed(phase, f"{_SHOWN[phase]} {key}" if phase in _SHOWN else None)
+
+
+def _with_bands(result: CalibrationResult, bands, take: bool) -> CalibrationResult:
+    """``result`` with its band proposal (taken into ``bands`` with ``take``); the holdout
+    quality, already computed, is kept (the config is rebuilt: its provenance records the
+    proposal)."""
+    new = dataclasses.replace(result, bands=bands, take_bands=take)
+    if "quality" in result.__dict__:
+        new.__dict__["quality"] = result.__dict__["quality"]
+    return new
 
 
 def _equal(a, b) -> bool:

@@ -93,6 +93,9 @@ def calibration_provenance(result: "CalibrationResult") -> Provenance:
                    **{key: Status.NOT_IN_DATA.value for key in result.absent_cells}},
         "quality": quality,
         "bootstrap": {"n": result.n_bootstrap, "seed": result.seed},
+        "learned_transforms": ({f"{c.stage}.{c.metric}": f"{c.chosen}: {c.reason}"
+                                for c in result.transforms} or None),
+        "proposed_bands": result.bands.provenance() if result.bands is not None else None,
     })
 
 
@@ -124,4 +127,9 @@ def calibrated_config(result: "CalibrationResult") -> Config:
     data["name"] = f"{base.name}-calibrated"
     data["label_horizon_days"] = result.horizon_days
     data["provenance"] = calibration_provenance(result).to_dict()
-    return config_from_dict(data)
+    cfg = config_from_dict(data)
+    if result.take_bands and result.bands is not None:
+        from hscore.calibration.bands import take_bands
+
+        cfg = take_bands(cfg)
+    return cfg

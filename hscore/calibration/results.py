@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -35,6 +36,9 @@ from hscore.calibration.split import Holdout, HoldoutKind
 from hscore.calibration.validation import horizon_line
 from hscore.config import Config
 from hscore.display import ResultDisplay, Section
+
+if TYPE_CHECKING:
+    from hscore.calibration.bands import BandProposal
 
 __all__ = ["CalibrationResult"]
 
@@ -67,6 +71,13 @@ class CalibrationResult(ResultDisplay):
     refit : ExportedFit
         Which fit the config ships: ``all`` (refitted on every labelled row after the
         holdout evaluation) or ``train`` (the validated train-window fit).
+    transforms : tuple of TransformChoice
+        With learned transforms (:mod:`hscore.calibration.learned`), what cross-validation
+        chose per (stage, metric); ``base_config`` then holds the chosen curves and
+        ``input_config`` the config as given. Empty otherwise.
+    bands : BandProposal or None
+        The proposed band thresholds (:mod:`hscore.calibration.bands`); ``take_bands``
+        says whether the config's ``bands`` are them.
 
     Derived (computed from ``fits``): :attr:`config`, :attr:`quality`,
     :attr:`calibration_table`, :attr:`chosen_strength`, :attr:`probability_mapping`,
@@ -85,6 +96,10 @@ class CalibrationResult(ResultDisplay):
     min_events: int
     created: str
     refit: ExportedFit = ExportedFit.ALL
+    transforms: tuple = ()             # TransformChoice per (stage, metric) with learning
+    bands: "BandProposal | None" = None
+    take_bands: bool = False           # the config's bands are the proposal's
+    input_config: Config | None = None  # the config as given, when transforms were learned
 
     # ------------------------------------------------------------- derived
     @cached_property
@@ -210,6 +225,14 @@ class CalibrationResult(ResultDisplay):
         """Cross-validated log-loss per stage and strength tried."""
         return tables.cv_table(self.fits.values())
 
+    def transform_table(self) -> pd.DataFrame:
+        """With ``transforms='learn'``: per (stage, metric) the configured transform kind,
+        the one chosen, the CV log-likelihood gain of the learned curve (nats), the
+        penalty for its knots and the knots taken (empty without learning)."""
+        from hscore.calibration.learned import choice_table
+
+        return choice_table(self.transforms)
+
     def weight_lines(self) -> str:
         """Per stage and metric: ``old weight -> new weight [CI]``, as plain text."""
         return "\n".join(tables.weight_lines(self.fits.values()))
@@ -232,6 +255,19 @@ class CalibrationResult(ResultDisplay):
                     "(the other fit))", lines=tables.weight_lines(self.fits.values())),
             # The AUCs are in the quality table and the reasons in the warnings.
             Section("stages", self.stage_table()[list(_STAGE_COLUMNS)])]
+        if self.transforms:
+            sections.append(Section("transforms (learned monotone curve vs configured, by "
+                                    "account-grouped CV)",
+                                    lines=[f"  {c.line()}" for c in self.transforms]))
+        if self.bands is not None:
+            sections.append(Section("proposed bands", lines=self.bands.lines()))
+            sections.append(Section("each stage's own implied thresholds (its probability "
+                                    "mapping; the proposal is one pair for the book)",
+                                    self.bands.per_stage))
+            if len(self.bands.table):
+                sections.append(Section(
+                    f"bands on the holdout ({kind}), thresholds from the train-window fit",
+                    self.bands.table))
         flagged = self.worse_than_input
         if flagged:
             sections.append(Section("flagged", lines=[f"  {self.fits[k].cell.label}: {text}"

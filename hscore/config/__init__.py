@@ -24,13 +24,13 @@ from hscore.config.cells import Cell
 from hscore.config.io import DEFAULTS_DIR, dump_config, load_config, save_config, shipped_defaults
 from hscore.config.schema import (ALL_STAGES, SCHEMA_VERSION, TRANSFORM_KINDS, WEIGHT_TOLERANCE,
                                   BooleanTransform, Bands, Component, Config, LinearTransform,
-                                  LogTransform, Metric, Probability, Provenance,
-                                  RecencyTransform, Segment, Stage,
+                                  LogTransform, Metric, PiecewiseTransform, Probability,
+                                  Provenance, RecencyTransform, Segment, Stage,
                                   ThresholdsTransform, Trend, config_from_dict, normalize_weights)
 
 __all__ = ["Cell", "Config", "Stage", "Segment", "Component", "Metric", "Probability", "Provenance",
            "Bands", "Trend",
            "LinearTransform", "LogTransform", "ThresholdsTransform", "RecencyTransform",
-           "BooleanTransform", "TRANSFORM_KINDS", "SCHEMA_VERSION", "WEIGHT_TOLERANCE",
+           "BooleanTransform", "PiecewiseTransform", "TRANSFORM_KINDS", "SCHEMA_VERSION", "WEIGHT_TOLERANCE",
            "ALL_STAGES", "load_config", "save_config", "dump_config", "config_from_dict",
            "normalize_weights", "shipped_defaults", "DEFAULTS_DIR"]

@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from hscore.config.cells import SEPARATOR, Cell
 from hscore.errors import ConfigError
 
-__all__ = ["Config", "Stage", "Component", "Metric", "Provenance", "Segment", "config_from_dict",
+__all__ = ["Config", "Stage", "PiecewiseTransform", "Component", "Metric", "Provenance",
+           "Segment", "config_from_dict",
            "normalize_weights", "WEIGHT_TOLERANCE", "PERCENT_HINT"]
 
 SCHEMA_VERSION = 1
@@ -73,11 +74,24 @@ class BooleanTransform(_Model):
     kind: Literal["boolean"]
 
 
+class PiecewiseTransform(_Model):
+    """Monotone knots ``[[x, sub-score], ...]``: linear between knots, flat outside them.
+
+    What calibration writes when it learns a transform. As with ``thresholds``, the
+    sub-scores are written in the metric's direction (rising for ``higher_is_better``,
+    falling for ``lower_is_better``) and read as they stand: nothing is flipped.
+    """
+
+    kind: Literal["piecewise"]
+    points: list[list[float]]
+
+
 Transform = Annotated[
-    Union[LinearTransform, LogTransform, ThresholdsTransform, RecencyTransform, BooleanTransform],
+    Union[LinearTransform, LogTransform, ThresholdsTransform, RecencyTransform, BooleanTransform,
+          PiecewiseTransform],
     Field(discriminator="kind"),
 ]
-TRANSFORM_KINDS = ("linear", "log", "thresholds", "recency", "boolean")
+TRANSFORM_KINDS = ("linear", "log", "thresholds", "recency", "boolean", "piecewise")
 
 
 # --------------------------------------------------------------------- model
@@ -245,6 +259,22 @@ class Exported(_Model):
     tracking_uri: str | None = None
 
 
+class ProposedBands(_Model):
+    """Band thresholds a calibration proposes (not applied until taken; see
+    :func:`hscore.calibration.bands.take_bands`), with the rule and its evidence."""
+
+    healthy: float
+    at_risk: float
+    rule: str
+    base_rate: float | None = None
+    book_date: str | None = None
+    book_rows: int | None = None
+    book_at_risk_rows: int | None = None
+    holdout_at_risk_churn_rate: float | None = None
+    holdout_at_risk_lift: float | None = None
+    taken: bool | None = None
+
+
 class Provenance(_Model):
     """Where a config came from: documented defaults (``source``, ``seeds``), a calibration
     (written by :func:`hscore.calibration.output.calibration_provenance`), and what export
@@ -276,6 +306,8 @@ class Provenance(_Model):
     model: ModelRef | None = None
     promotion: dict[str, str] | None = None
     exported: Exported | None = None
+    learned_transforms: dict[str, str] | None = None   # "stage.metric": what CV chose, why
+    proposed_bands: ProposedBands | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """As YAML holds it (keys left out where None)."""
@@ -450,6 +482,8 @@ def _check_metric(path: str, m: Metric, problems: list[tuple[str, str]]) -> None
                 order = "non-decreasing" if rising else "non-increasing"
                 problems.append((f"{tpath}.points",
                                  f"points must be {order} for a {m.direction} metric"))
+    if t.kind == "piecewise":
+        _check_piecewise(tpath, t.points, m.direction, problems)
     if m.domain is not None:
         if len(m.domain) != 2:
             problems.append((f"{path}.domain", "domain is [min, max] (null for no bound)"))
@@ -459,6 +493,40 @@ def _check_metric(path: str, m: Metric, problems: list[tuple[str, str]]) -> None
                 problems.append((f"{path}.domain", f"max ({hi:g}) must exceed min ({lo:g})"))
             if t.kind == "log" and lo is not None and lo <= -1:
                 problems.append((f"{path}.domain", "a log-transformed metric needs min > -1"))
+
+
+def _check_piecewise(tpath: str, points: list[list[float]], direction: str,
+                     problems: list[tuple[str, str]]) -> None:
+    """Knots: at least two ``[x, y]`` pairs, x finite and strictly increasing, y in [0, 100]
+    and monotone in the metric's direction; each problem names the first bad knot."""
+    if len(points) < 2:
+        problems.append((f"{tpath}.points", f"needs at least two [x, sub-score] knots, "
+                                            f"got {len(points)}"))
+        return
+    for i, knot in enumerate(points):
+        if len(knot) != 2:
+            problems.append((f"{tpath}.points[{i}]", f"a knot is [x, sub-score], got {knot}"))
+            return
+        if not all(map(math.isfinite, knot)):
+            problems.append((f"{tpath}.points[{i}]", f"knot values must be finite, got {knot}"))
+            return
+        if not 0 <= knot[1] <= 100:
+            problems.append((f"{tpath}.points[{i}]",
+                             f"sub-score must lie in [0, 100], got {knot[1]:g}"))
+            return
+    rising = direction == "higher_is_better"
+    for i in range(1, len(points)):
+        (x0, y0), (x1, y1) = points[i - 1], points[i]
+        if not x1 > x0:
+            problems.append((f"{tpath}.points[{i}]", f"x ({x1:g}) must be greater than the "
+                                                     f"previous knot's x ({x0:g})"))
+            return
+        if (y1 < y0) if rising else (y1 > y0):
+            order = "non-decreasing" if rising else "non-increasing"
+            problems.append((f"{tpath}.points[{i}]",
+                             f"sub-scores must be {order} for a {direction} metric: "
+                             f"{y1:g} after {y0:g}"))
+            return
 
 
 def _semantic_problems(cfg: Config) -> list[tuple[str, str]]:
@@ -598,7 +666,7 @@ def _scaled(cfg: Config) -> bool:
 
 
 _FLOAT_FIELDS = {"weight", "lo", "hi", "half_life_days", "healthy", "at_risk", "alert_drop",
-                 "min_coverage", "intercept", "slope"}
+                 "min_coverage", "intercept", "slope", "base_rate"}
 
 
 def _ints_to_floats(node: Any, key: str | None = None) -> Any:
@@ -610,8 +678,8 @@ def _ints_to_floats(node: Any, key: str | None = None) -> Any:
         return {k: _ints_to_floats(v, k) for k, v in node.items()}
     if isinstance(node, list):
         if key in ("cuts", "points", "domain"):
-            return [float(v) if isinstance(v, int) and not isinstance(v, bool) else v
-                    for v in node]
+            return [float(v) if isinstance(v, int) and not isinstance(v, bool) else
+                    _ints_to_floats(v, key) if isinstance(v, list) else v for v in node]
         return [_ints_to_floats(v) for v in node]
     if key in _FLOAT_FIELDS and isinstance(node, int) and not isinstance(node, bool):
         return float(node)

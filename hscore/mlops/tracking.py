@@ -142,6 +142,12 @@ def _params(result) -> dict[str, object]:
     for fit in result.fits.values():
         params[f"strength.{_key(fit.cell.key)}"] = fit.estimate.strength
         params[f"status.{_key(fit.cell.key)}"] = fit.status.value
+    params["transforms"] = "learn" if result.transforms else "keep"
+    for c in result.transforms:     # what CV chose per metric (the knots are in the config)
+        params[f"transform.{_key(c.stage)}.{c.metric}"] = c.chosen
+    if result.bands is not None:
+        params.update({"bands_rule": result.bands.rule, "bands_taken": result.take_bands,
+                       "bands_proposed": f"{result.bands.healthy:g}/{result.bands.at_risk:g}"})
     return params
 
 
@@ -171,6 +177,18 @@ def _metrics(result) -> dict[str, float]:
         out[f"{s}.train_events"] = fit.counts.n_events
         out[f"{s}.holdout_rows"] = fit.holdout.n_rows
         out[f"{s}.holdout_events"] = fit.holdout.n_events
+    for c in result.transforms:
+        if c.cv_gain == c.cv_gain:      # NaN: nothing was learned for this metric
+            out[f"{_key(c.stage)}.{c.metric}.transform_cv_gain"] = c.cv_gain
+    bands = result.bands
+    if bands is not None:
+        out.update({"bands.proposed_healthy": bands.healthy,
+                    "bands.proposed_at_risk": bands.at_risk, "bands.base_rate": bands.base_rate,
+                    "bands.book_at_risk_rows": bands.at_risk_rows,
+                    "bands.book_at_risk_rows_current": bands.current_at_risk_rows})
+        for _, r in bands.table.iterrows():
+            if r["rows"]:
+                out[f"bands.holdout_lift_{r['band']}_{r['thresholds']}"] = float(r["lift"])
     out["left_out.censored"] = result.n_censored
     out["left_out.no_score"] = result.n_unscored
     out["left_out.straddling_holdout"] = result.n_straddling
@@ -188,6 +206,10 @@ def _write_tables(result, folder: Path) -> None:
                         (result.cv_table(), "cv_strength.csv")):
         if len(table):
             table.to_csv(folder / name, index=False)
+    if result.transforms:
+        result.transform_table().to_csv(folder / "transforms.csv", index=False)
+    if result.bands is not None and len(result.bands.table):
+        result.bands.table.to_csv(folder / "bands_holdout.csv", index=False)
 
 
 def _write_plots(result, folder: Path) -> None:
@@ -197,6 +219,8 @@ def _write_plots(result, folder: Path) -> None:
     plots.weights(result).savefig(folder / "weights.png", dpi=100)
     plots.calibration_curve(result).savefig(folder / "calibration_curve.png", dpi=100)
     plots.roc(result).savefig(folder / "roc.png", dpi=100)
+    if result.transforms:
+        plots.transforms(result).savefig(folder / "transforms.png", dpi=100)
 
 
 

@@ -7,6 +7,8 @@ always "higher is healthier":
 - ``linear`` / ``log`` / ``boolean``: ``lower_is_better`` flips the scale (100 - s).
 - ``thresholds``: the points are given per range, in the metric's direction
   (validated to be monotone), so nothing is flipped.
+- ``piecewise``: like ``thresholds``, the knots' sub-scores are in the metric's direction
+  (validated monotone), so nothing is flipped; linear between knots, flat outside.
 - ``recency``: days since an event always decay, and the config must say
   ``lower_is_better``.
 
@@ -27,7 +29,7 @@ from collections.abc import Callable
 import numpy as np
 
 from hscore.config import (BooleanTransform, LinearTransform, LogTransform, Metric,
-                           RecencyTransform, ThresholdsTransform)
+                           PiecewiseTransform, RecencyTransform, ThresholdsTransform)
 
 __all__ = ["subscore", "metric_subscore", "compile_subscore"]
 
@@ -121,6 +123,19 @@ def _thresholds_kernel(cuts: list[float], points: list[float]) -> Kernel:
     return kernel
 
 
+def _piecewise_kernel(points: list[list[float]]) -> Kernel:
+    xs = np.array([p[0] for p in points], dtype=np.float64)
+    ys = np.array([p[1] for p in points], dtype=np.float64)
+
+    def kernel(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        # np.interp is flat outside the knots and keeps NaN as NaN; it cannot write into
+        # ``out``, hence the copy.
+        out[...] = np.interp(x, xs, ys)
+        return out
+
+    return kernel
+
+
 def compile_subscore(transform, direction: str) -> Kernel:
     """A function ``kernel(x, out) -> out`` that writes the sub-scores of ``x`` into ``out``.
 
@@ -151,6 +166,9 @@ def compile_subscore(transform, direction: str) -> Kernel:
     if isinstance(transform, ThresholdsTransform):
         # points are given in the metric's direction (validated monotone): no flip
         return _thresholds_kernel(transform.cuts, transform.points)
+    if isinstance(transform, PiecewiseTransform):
+        # knot sub-scores are given in the metric's direction (validated monotone): no flip
+        return _piecewise_kernel(transform.points)
     raise TypeError(f"unknown transform {transform!r}")  # pragma: no cover - schema forbids
 
 

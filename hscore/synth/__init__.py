@@ -8,6 +8,8 @@
   for ``hscore build`` -> ``calibrate`` end to end;
 - :mod:`hscore.synth.segments`: a book whose enterprise and small accounts churn for
   different reasons (``make_segmented_book``), for segment weights;
+- :mod:`hscore.synth.shapes`: a monthly book whose true effects saturate or bend
+  (``make_curved_book``), with the true curves, for learned transforms;
 - :mod:`hscore.synth.reference`: the metrics computed from raw tables with plain pandas
   (``reference_metrics``), the independent implementation the raw truth is drawn on.
 
@@ -26,10 +28,12 @@ from hscore.synth.history import (BASE_RATES, CRM_SAMPLE_ARGS, CRM_TRUE_WEIGHTS,
                                   make_stage_sample, write_crm_sample, write_sample)
 from hscore.synth.raw import RawBook, make_raw_book
 from hscore.synth.segments import (SEGMENT_TRUE_WEIGHTS, SegmentedBook, make_segmented_book)
+from hscore.synth.shapes import CurvedBook, CurvedTruth, curved_config, make_curved_book
 from hscore.synth.reference import reference_metrics
 
 __all__ = ["History", "Truth", "make_history", "make_stage_sample", "make_cross_section",
            "write_sample", "write_crm_sample", "TRUE_WEIGHTS", "TRUE_STRENGTH", "BASE_RATES",
            "HORIZON_DAYS", "SAMPLE_ARGS", "CRM_TRUE_WEIGHTS", "CRM_SAMPLE_ARGS", "RawBook",
            "make_raw_book", "reference_metrics", "SegmentedBook", "make_segmented_book",
-           "SEGMENT_TRUE_WEIGHTS"]
+           "SEGMENT_TRUE_WEIGHTS", "CurvedBook", "CurvedTruth", "make_curved_book",
+           "curved_config"]
