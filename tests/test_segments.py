@@ -353,3 +353,22 @@ def test_version_comparison_keeps_a_stage_named_all_apart_from_the_pooled_rows()
     assert table.loc["all", "rows"] == 50
     assert table.loc["book", "rows"] == 600 == table.loc[["all", "all/enterprise", "all/smb"],
                                                          "rows"].sum()
+
+
+def test_learned_transforms_on_a_segmented_config_are_learned_once_per_stage():
+    """Transforms belong to the stage (segments have only weights): with segments declared,
+    `transforms="learn"` chooses each of the stage's metrics once and the segments of the
+    calibrated config keep their own weights over the stage's (possibly learned) transforms."""
+    book = synth.make_segmented_book(n_accounts=600, seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = calibrate(book.frame, book.segmented_config, n_bootstrap=0,
+                           strengths=[float("inf")], transforms="learn")
+    chosen = [(c.stage, c.metric) for c in result.transforms]
+    assert len(chosen) == len(set(chosen))
+    assert {m for _, m in chosen} == set(book.segmented_config.metric_names)
+    cfg = result.config
+    for stage_name, stage in cfg.stages.items():
+        assert set(stage.segments) == set(book.segmented_config.stages[stage_name].segments)
+    scored = HealthScorer(cfg).score(book.frame)
+    assert scored["segment_used"].isin(["enterprise", "smb"]).all()
