@@ -19,6 +19,7 @@ REGISTRY = {
     "compare": "bench.compare_verdicts",
     "build": "bench.build",
     "spark": "bench.spark",
+    "tracking": "bench.tracking",
 }
 
 
