@@ -29,8 +29,10 @@ install: $(BIN)/.installed
 demo: $(BIN)/.installed
 	$(BIN)/hscore demo
 
+# Two workers (CI has 2 cores); a file's tests stay on one worker so its fixtures are built once.
+TEST_JOBS ?= 2
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadfile
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench

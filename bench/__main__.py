@@ -19,6 +19,8 @@ REGISTRY = {
     "compare": "bench.compare_verdicts",
     "build": "bench.build",
     "spark": "bench.spark",
+    "segments": "bench.segments",
+    "pyfunc": "bench.pyfunc",
     "tracking": "bench.tracking",
 }
 

@@ -1,38 +1,43 @@
-"""Benchmark: calibrate the lifecycle config on 200,000 snapshots over the four stages.
+"""Benchmark: calibrate the lifecycle config on 1,000,000 snapshots over the four stages.
 
-``python -m bench calibrate [--rows N] [--sizes N,N,...] [--bootstrap B] [--seed S]
-[--profile] [--no-sizes]``
+``python -m bench calibrate [--rows N] [--jobs J,J,...] [--sizes N,N,...] [--bootstrap B]
+[--seed S] [--profile] [--no-sizes]``
 
 What is measured:
 
 - **calibrate**: ``hscore.calibrate(frame, "lifecycle", horizon_days=30,
-  n_bootstrap=B)`` with the penalty strength chosen by 5-fold account-grouped
+  n_bootstrap=B, n_jobs=J)`` with the penalty strength chosen by 5-fold account-grouped
   cross-validation over the default grid (13 strengths), ``B`` account-bootstrap
   refits per stage (default 200) for the weight CIs and the holdout AUC CIs, the
   statsmodels coefficient tables, the holdout quality of the three models and
-  the calibrated config. Wall seconds, with the per-phase split of
-  ``Calibrator.timings_``.
+  the calibrated config. Wall seconds, CPU seconds (all threads), with the per-phase
+  split of ``Calibrator.timings_``. The headline runs once per worker count in
+  ``--jobs`` (default 1 and 2), and the results must be identical (the bench compares
+  every exported weight, CI and bootstrap draw).
 - **peak memory**: the peak resident set size (``VmHWM``) of a fresh process
   that reads the snapshot table from Parquet and calibrates it, so imports, the
   input frame and everything calibration allocates are counted. Beside it: the peak
   before ``calibrate`` (imports and reading the Parquet file, ``read MB``) and the
   rise of the resident set during ``calibrate`` itself (sampled every 5 ms,
-  ``rise MB``). Targets: at most 60 s and 2 GB on 2 cores.
+  ``rise MB``). Targets: at most 60 s and 2 GB on 2 cores at 1,000,000 rows.
 - **reference**: in the same process, one plain ``statsmodels`` Logit per stage
   on the same labelled sub-scores (the unconstrained fit an analyst would start
   from), best of three, BLAS on one thread as in ``calibrate``; ``ratio`` is
   calibrate / reference: how many plain fits the whole calibration costs (it runs
   about 270 fits per stage: 13 strengths x 5 folds, the final fit and 200
   bootstrap refits, plus the holdout AUC bootstraps).
-- **scaling**: the same measurement at 50k, 100k, 200k and 400k rows.
+- **scaling**: the same measurement at the ``--sizes`` (default 200,000, with the most
+  workers of ``--jobs``); the headline's time over the 200,000-row time, against the
+  5x of linear scaling.
 
 Data: ``hscore.synth.make_stage_sample`` ("shifted" truth, no missing values),
 sized to the requested number of rows (censored rows included), written to a
 temporary Parquet file by the parent process so that data generation is not
-part of any measurement. Each size runs in its own process (spawned), one at a
-time. The machine's load average before the headline run is printed and
-decides whether the time target can be claimed (``bench.load``): other work on
-the same cores slows every figure.
+part of any measurement. Each run is its own process (spawned), one at a
+time. The machine's load average before each run is printed (``load``), and the
+one before the headline decides whether the time target can be claimed
+(``bench.load``): other work on the same cores slows every figure. CPU seconds are
+less sensitive to it than wall seconds, and say what two free cores would need.
 """
 
 from __future__ import annotations
@@ -50,7 +55,8 @@ __all__ = ["main", "make_frame"]
 
 TARGET_SECONDS = 60.0
 TARGET_MEMORY_MB = 2048.0
-SIZES = (50_000, 100_000, 200_000, 400_000)
+SIZES = (200_000,)
+JOBS = (1, 2)
 _ROWS_PER_STAGE_SAMPLE = 4.2286  # frame rows per n_per_stage of make_stage_sample (measured)
 
 
@@ -104,7 +110,8 @@ class _RssSampler:
         self.peak = max(self.peak, _current_rss_mb())
 
 
-def _worker(path: str, n_bootstrap: int, seed: int, profile: bool, queue) -> None:
+def _worker(path: str, n_bootstrap: int, seed: int, jobs: int, profile: bool, queue
+            ) -> None:
     """Run in a fresh process: read the table, calibrate it, time a plain reference."""
     import warnings
 
@@ -123,13 +130,14 @@ def _worker(path: str, n_bootstrap: int, seed: int, profile: bool, queue) -> Non
 
         profiler = cProfile.Profile()
         profiler.enable()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     with warnings.catch_warnings(), _RssSampler() as sampler:
         warnings.simplefilter("ignore", CalibrationWarning)
         estimator = Calibrator("lifecycle", horizon_days=30, n_bootstrap=n_bootstrap,
-                               seed=seed).fit(frame)
+                               seed=seed, n_jobs=jobs).fit(frame)
     result = estimator.result_
     seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
     if profiler is not None:
         import io
         import pstats
@@ -156,7 +164,8 @@ def _worker(path: str, n_bootstrap: int, seed: int, profile: bool, queue) -> Non
                 sm.Logit(design.y, sm.add_constant(design.X)).fit(disp=0)
             reference = min(reference, time.perf_counter() - ref_start)
     queue.put({
-        "rows": len(frame),
+        "rows": len(frame), "jobs": jobs, "cpu": cpu,
+        "fingerprint": _fingerprint(result),
         "labelled": int(frame["churned"].notna().sum()),
         "seconds": seconds, "reference": reference, "rss_before_mb": rss_before,
         "rise_mb": sampler.peak - sampler.start,
@@ -173,83 +182,120 @@ def _worker(path: str, n_bootstrap: int, seed: int, profile: bool, queue) -> Non
     })
 
 
-def _measure(rows: int, n_bootstrap: int, seed: int, profile: bool, folder: Path) -> dict:
+def _fingerprint(result) -> str:
+    """A digest of every exported weight, CI, bootstrap draw and CV table: equal digests
+    mean bit-identical results."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for key in sorted(result.fits):
+        fit = result.fits[key]
+        for part in (fit.exported.weights, fit.exported.draws, fit.exported.ci,
+                     fit.exported.component_ci,
+                     None if fit.cv is None else fit.cv.table.to_numpy()):
+            if part is not None:
+                digest.update(np.ascontiguousarray(part, dtype=np.float64).tobytes())
+    return digest.hexdigest()[:12]
+
+
+def _measure(rows: int, n_bootstrap: int, seed: int, jobs: int, profile: bool,
+             folder: Path) -> dict:
     path = folder / f"snapshots_{rows}.parquet"
     if not path.exists():
         make_frame(rows, seed).to_parquet(path, index=False)
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_worker, args=(str(path), n_bootstrap, seed, profile, queue))
+    load = os.getloadavg()[0]          # before the run: what else the machine was doing
+    proc = ctx.Process(target=_worker, args=(str(path), n_bootstrap, seed, jobs, profile,
+                                             queue))
     proc.start()
     out = queue.get()
     proc.join()
-    return out
+    return {**out, "load": load}
 
 
 def _row(m: dict) -> str:
     t = m["timings"]
     ratio = m["seconds"] / m["reference"] if m["reference"] > 0 else float("nan")
-    return (f"{m['rows']:>8,} {m['labelled']:>9,} {m['seconds']:>8.1f} "
-            f"{m['rows'] / m['seconds']:>9,.0f} {m['peak_mb']:>8.0f} {m['rss_before_mb']:>8.0f} "
-            f"{m['rise_mb']:>7.0f} "
-            f"{m['reference']:>7.2f} {ratio:>6.0f}x "
+    return (f"{m['rows']:>9,} {m['jobs']:>4} {m['load']:>5.1f} {m['seconds']:>8.1f} "
+            f"{m['cpu']:>6.1f} {m['rows'] / m['seconds']:>8,.0f} {m['peak_mb']:>7.0f} "
+            f"{m['rss_before_mb']:>7.0f} {m['rise_mb']:>7.0f} "
+            f"{m['reference']:>6.2f} {ratio:>5.0f}x "
             f"{t.get('cross_validation', 0):>6.1f} {t.get('bootstrap', 0):>6.1f} "
-            f"{t.get('evaluation', 0):>6.1f} {t.get('inference', 0) + t.get('design', 0):>6.1f}")
+            f"{t.get('evaluation', 0):>6.1f} {t.get('inference', 0) + t.get('design', 0):>6.1f}"
+            f"  {m['fingerprint']}")
 
 
-_HEADER = (f"{'rows':>8} {'labelled':>9} {'seconds':>8} {'rows/s':>9} {'peak MB':>8} "
-           f"{'read MB':>8} {'rise MB':>7} {'ref s':>7} {'ratio':>7} {'cv s':>6} {'boot s':>6} "
-           f"{'eval s':>6} {'other':>6}")
+_HEADER = (f"{'rows':>9} {'jobs':>4} {'load':>5} {'seconds':>8} {'cpu s':>6} {'rows/s':>8} "
+           f"{'peak MB':>7} {'read MB':>7} {'rise MB':>7} {'ref s':>6} {'ratio':>6} "
+           f"{'cv s':>6} {'boot s':>6} {'eval s':>6} {'other':>6}  result")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench calibrate",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=200_000,
-                        help="rows of the headline run (default 200000)")
+    parser.add_argument("--rows", type=int, default=1_000_000,
+                        help="rows of the headline run (default 1000000)")
+    parser.add_argument("--jobs", default=",".join(map(str, JOBS)),
+                        help="comma-separated worker counts of the headline runs (default 1,2; "
+                             "the target is judged on the last)")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
-                        help="comma-separated row counts for the scaling table")
-    parser.add_argument("--no-sizes", action="store_true", help="only the headline run")
+                        help="comma-separated row counts for the scaling table (default 200000)")
+    parser.add_argument("--no-sizes", action="store_true", help="only the headline runs")
     parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", action="store_true",
-                        help="print a cProfile of the headline run")
+                        help="print a cProfile of the first headline run")
     args = parser.parse_args(argv)
     sizes = [] if args.no_sizes else [int(s) for s in args.sizes.split(",") if s.strip()]
+    jobs = [int(j) for j in args.jobs.split(",") if j.strip()]
 
     print(f"calibrate benchmark: bootstrap {args.bootstrap}, "
-          f"CV 5 folds x 13 strengths; targets {TARGET_SECONDS:.0f} s and "
-          f"{TARGET_MEMORY_MB:.0f} MB at {args.rows:,} rows")
+          f"CV 5 folds x 13 strengths, workers {jobs}; targets {TARGET_SECONDS:.0f} s and "
+          f"{TARGET_MEMORY_MB:.0f} MB at {args.rows:,} rows with {jobs[-1]} workers")
     with tempfile.TemporaryDirectory(prefix="hscore-bench-") as tmp:
         folder = Path(tmp)
-        load = read_load()
-        print(load.describe(), flush=True)
-        head = _measure(args.rows, args.bootstrap, args.seed, args.profile, folder)
-        print(_HEADER)
-        print(_row(head))
-        measured = {args.rows: head}
+        runs = []
+        for i, j in enumerate(jobs):
+            if i == len(jobs) - 1:
+                load = read_load()      # the headline: the last worker count
+                print(load.describe(), flush=True)
+            runs.append(_measure(args.rows, args.bootstrap, args.seed, j,
+                                 args.profile and i == 0, folder))
+        head = runs[-1]
         for rows in sizes:
-            if rows not in measured:
-                measured[rows] = _measure(rows, args.bootstrap, args.seed, False, folder)
-        if sizes:
-            print()
-            print("scaling (each size in its own process):")
-            print(_HEADER)
-            for rows in sorted(measured):
-                print(_row(measured[rows]))
+            if rows != args.rows:
+                runs.append(_measure(rows, args.bootstrap, args.seed, jobs[-1], False, folder))
+    print(_HEADER)
+    for m in runs:
+        print(_row(m))
     print()
     print(f"per stage at {head['rows']:,} rows: strength {head['strengths']}, "
           f"events {head['events']}, usable bootstrap refits {head['bootstrap_ok']}, "
           f"pooled holdout AUC {head['auc']:.4f}")
+    same = len({m["fingerprint"] for m in runs[:len(jobs)]}) == 1
+    if len(jobs) > 1:
+        first = runs[0]
+        print(f"workers {jobs[0]} -> {jobs[-1]}: {first['seconds'] / head['seconds']:.2f}x "
+              f"faster (wall), CPU {first['cpu']:.1f} -> {head['cpu']:.1f} s; results "
+              f"{'bit-identical' if same else 'DIFFER'}")
+    for m in runs[len(jobs):]:
+        print(f"{head['rows']:,} rows against {m['rows']:,} ({head['rows'] / m['rows']:.1f}x "
+              f"the rows): {head['seconds'] / m['seconds']:.2f}x the wall time, "
+              f"{head['cpu'] / m['cpu']:.2f}x the CPU time; rows/s "
+              f"{head['rows'] / head['seconds']:,.0f} against {m['rows'] / m['seconds']:,.0f}")
     ok_time = head["seconds"] <= TARGET_SECONDS
     ok_mem = head["peak_mb"] <= TARGET_MEMORY_MB
     print(f"target: {head['seconds']:.1f} s <= {TARGET_SECONDS:.0f} s: "
           f"{load.verdict(ok_time)}; peak {head['peak_mb']:.0f} MB <= "
-          f"{TARGET_MEMORY_MB:.0f} MB: {load.verdict(ok_mem, timed=False)}")
-    if head["profile"]:
+          f"{TARGET_MEMORY_MB:.0f} MB: {load.verdict(ok_mem, timed=False)}; "
+          f"CPU {head['cpu']:.1f} s (over {jobs[-1]} workers)")
+    if runs[0]["profile"]:
         print()
-        print(head["profile"])
-    return 0 if ok_time and ok_mem else 1
+        print(runs[0]["profile"])
+    return 0 if ok_time and ok_mem and same else 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,5 @@
-"""Command line: ``hscore demo | build | score | calibrate | compare | export | promote``.
+"""Command line: ``hscore demo | build | score | calibrate | compare | export | promote |
+monitor``.
 
 The interface is stable (scripts outside the project call it). Bad input
 exits 2 with one line on stderr that starts with ``error:`` and names the
@@ -45,6 +46,18 @@ def _whole(low: int):
 _SEED = _whole(0)
 _COUNT = _whole(0)
 _POSITIVE = _whole(1)
+
+
+def _jobs(text: str) -> int:
+    """An argparse type: a worker count as ``n_jobs`` takes it (-1: every core; not 0)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be a whole number >= 1, or -1 for every core "
+                                         f"(-2 all but one), got {text!r}")
+    return value
 
 
 class _Default(str):
@@ -221,6 +234,9 @@ def _add_calibrate(sub) -> None:
                         "(inf = keep the input weights, 0 = no pull; default: a built-in grid; "
                         "one value skips cross-validation)")
     p.add_argument("--seed", type=_SEED, default=0)
+    p.add_argument("--jobs", type=_jobs, default=1, metavar="N",
+                   help="threads for the cross-validation folds and the bootstrap refits "
+                        "(default 1; -1: every core); the result does not depend on it")
     p.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     _add_model_name(p, "register the version under this model (default: from the config's "
                        "name without '-calibrated'; customer-health-score for lifecycle)")
@@ -264,7 +280,7 @@ def _run_calibrate(args) -> int:
         result = calibrate(frame, config, holdout_from=args.holdout_from,
                            holdout=args.holdout, refit=args.refit,
                            horizon_days=args.horizon_days, n_bootstrap=args.bootstrap,
-                           strengths=args.strengths, seed=args.seed)
+                           strengths=args.strengths, seed=args.seed, n_jobs=args.jobs)
     print_warnings(caught, file=sys.stderr)
     save_config(result.config, args.out)
     result.print_summary(warnings=False)    # printed on stderr above; first line: the horizon
@@ -352,6 +368,8 @@ def _add_compare(sub) -> None:
     p.add_argument("--snapshots", required=True)
     p.add_argument("--config", required=True)
     p.add_argument("--stage", required=True)
+    p.add_argument("--segment", help="compare on the stage's rows of this segment only "
+                                      "(components scored with its weights, if it has them)")
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("--bootstrap", type=_COUNT, default=500,
@@ -382,7 +400,7 @@ def _run_compare(args) -> int:
         warnings.simplefilter("always")
         result = compare(frame, config, args.stage, args.a, args.b,
                          n_bootstrap=args.bootstrap, seed=args.seed,
-                         horizon_days=args.horizon_days)
+                         horizon_days=args.horizon_days, segment=args.segment)
     print_warnings(caught, file=sys.stderr)
     result.print_summary(warnings=False)    # printed on stderr above; first line: the horizon
     _write_plots(args, {"compare_lift": lambda: plots.compare_lift(result)})
@@ -489,8 +507,50 @@ def _run_promote(args) -> int:
     return 0
 
 
+def _add_monitor(sub) -> None:
+    p = sub.add_parser("monitor", help="population stability (PSI) of sub-scores and scores "
+                                       "between a reference and a current window")
+    p.add_argument("--config", required=True, help="YAML path or shipped default name")
+    p.add_argument("--reference", required=True,
+                   help="snapshot table of the reference window (fixes the bins), .csv/.parquet")
+    p.add_argument("--current", required=True, help="snapshot table of the current window")
+    p.add_argument("--out", help="write the PSI table to this .csv or .parquet")
+    p.add_argument("--bins", type=_whole(2), default=10,
+                   help="quantiles of the reference per bin (default 10: deciles)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    _add_reading(p, plots=("psi", "score_shift"))
+    p.set_defaults(run=_run_monitor, inputs=("config", "reference", "current"),
+                   outputs=("out",))
+
+
+def _run_monitor(args) -> int:
+    from hscore.monitoring import monitor
+    from hscore.scoring.snapshots import read_snapshots
+    from hscore.scoring.tables import table_format, write_table
+
+    if args.out:
+        table_format(args.out, output=True)
+    config = _config(args)
+    frames = [read_snapshots(path, date_format=args.date_format)
+              for path in (args.reference, args.current)]
+    with _progress(args):
+        result = monitor(config, *frames, bins=args.bins,
+                         names=(f"reference {args.reference}", f"current {args.current}"))
+    for note in result.notes:
+        print(f"warning: {note}", file=sys.stderr)
+    result.print_summary(warnings=False)
+    if args.out:
+        write_table(result.summary(), args.out)
+        print(f"wrote {len(result.table)} PSI rows to {args.out}")
+    from hscore.monitoring import plots
+
+    _write_plots(args, {"psi": lambda: plots.psi_bars(result),
+                        "score_shift": lambda: plots.score_shift(result)})
+    return 0
+
+
 _COMMANDS = [_add_demo, _add_build, _add_score, _add_calibrate, _add_compare, _add_export,
-             _add_promote]
+             _add_promote, _add_monitor]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -161,8 +161,11 @@ def weights(result, *, stage: str | None = None):
         rows = table[table["stage"] == name].reset_index(drop=True)
         fit = result.fits[name]
         y = np.arange(len(rows))[::-1].astype(float)   # first metric on top
-        ax.barh(y + 0.2, rows["input_weight"], height=0.4, color="C1", alpha=0.75,
-                label="input config")
+        # A segment is pulled toward its stage's calibrated weights, not the input config.
+        centre, colour = (("input config", "C1") if fit.cell.segment is None else
+                          ("segment: its stage's calibrated weights", "C2"))
+        ax.barh(y + 0.2, rows["input_weight"], height=0.4, color=colour, alpha=0.75,
+                label=centre)
         ax.barh(y - 0.2, rows["weight"], height=0.4, color="C0", label="calibrated")
         ci = rows[["ci_low", "ci_high"]].to_numpy(dtype=np.float64)
         has_ci = np.isfinite(ci).all(axis=1)
@@ -184,7 +187,8 @@ def weights(result, *, stage: str | None = None):
                                                         ci[has_ci].ravel()]))) * 1.12)
         ax.set_xlabel(WEIGHT_UNITS)
         ax.set_ylabel("metric (grouped by component)")
-        status = "" if not fit.status.kept_input else f"\n(input weights kept: {fit.status})"
+        kept = "input" if fit.cell.segment is None else "stage's"
+        status = "" if not fit.status.kept_input else f"\n({kept} weights kept: {fit.status})"
         ax.set_title(f"{name}: {fit.counts.n_events} churn events in {fit.counts.n_rows} "
                      f"training snapshots{status}", fontsize=9.5)
     handles, labels = axes[0].get_legend_handles_labels()

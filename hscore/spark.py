@@ -24,6 +24,12 @@ million rows (the default is ``spark.sql.shuffle.partitions`` groups).
 Only the columns the scorer reads are shuffled: ids, stage, seats, segment and
 the config's metrics.
 
+The registered model also runs as ``mlflow.pyfunc.spark_udf(spark, uri,
+env_manager="local", result_type="score double, band string, reasons string",
+params={"top_reasons": 3})`` (or ``result_type="double"``: the score). It scores
+each Arrow batch on its own, so its trend and duplicate check see one batch, not
+the account: use this module when those matter.
+
 Bad input
 ---------
 Before any job: a missing ``account_id``, ``snapshot_date`` or (unless the

@@ -735,6 +735,8 @@ BAD_PARAMETERS = [
     ("min_events", -1, "a whole number >= 0"),
     ("holdout_share", 1.0, "a number in (0, 1)"), ("holdout_share", 0, "a number in (0, 1)"),
     ("holdout_share", float("nan"), "a number in (0, 1)"),
+    ("n_jobs", 0, "a whole number >= 1"), ("n_jobs", 1.5, "a whole number <= -1"),
+    ("n_jobs", True, "a whole number >= 1"),
 ]
 
 

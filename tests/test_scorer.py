@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import hscore
 import hscore.scoring.scorer as scorer_module
+import hscore.workers
 from hscore import HealthScorer, load_config
 from hscore.config import config_from_dict
 
@@ -522,7 +523,8 @@ def test_n_jobs_must_be_a_non_zero_whole_number(n_jobs):
 
 
 def test_n_jobs_counts_threads_like_scikit_learn(monkeypatch):
-    monkeypatch.setattr(scorer_module.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3},
+    # The n_jobs rule lives in hscore.workers (shared with calibration).
+    monkeypatch.setattr(hscore.workers.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3},
                         raising=False)
     threads = lambda n_jobs, blocks=100: HealthScorer("lifecycle", n_jobs=n_jobs)._threads(blocks)
     assert threads(None) == 1 and threads(1) == 1 and threads(3) == 3
@@ -531,19 +533,44 @@ def test_n_jobs_counts_threads_like_scikit_learn(monkeypatch):
 
 
 # ------------------------------------------------------------- row orders
-def test_radix_argsort_is_a_stable_argsort():
-    from hscore.scoring.snapshots import _radix_argsort
+def test_packed_argsort_is_a_stable_argsort():
+    from hscore.scoring.snapshots import _packed_argsort
 
     rng = np.random.default_rng(3)
-    for top in (10, 70_000, 2**40):
+    # 13 bits for 5000 row numbers: 2**50 just fits in 63 bits, 2**52 takes the fallback
+    for top in (10, 70_000, 2**40, 2**50, 2**52):
         key = rng.integers(0, top, 5000).astype(np.int64)  # with repeats: stability matters
-        np.testing.assert_array_equal(_radix_argsort(key), np.argsort(key, kind="stable"))
+        order, sorted_key = _packed_argsort(key)
+        np.testing.assert_array_equal(order, np.argsort(key, kind="stable"))
+        np.testing.assert_array_equal(sorted_key, np.sort(key))
+
+
+@pytest.mark.parametrize("kind", ["shared", "copies", "distinct", "with gaps"])
+def test_factorizing_text_by_address_gives_pandas_codes(kind):
+    from hscore.scoring.snapshots import _PROBE_ROWS, _factorize
+
+    rng = np.random.default_rng(5)
+    n = _PROBE_ROWS + 30_000          # past the probe: the path by address can be taken
+    ids = np.array([f"acct-{i:05d}" for i in range(n // 3)], dtype=object)
+    if kind == "distinct":
+        values = np.array([f"acct-{i:06d}" for i in rng.permutation(n)], dtype=object)
+    else:
+        values = ids[rng.integers(0, len(ids), n)]     # repeats: one object per text
+        if kind == "copies":                            # repeats: equal texts, new objects
+            values = np.array(["".join(v) for v in values], dtype=object)
+        if kind == "with gaps":
+            values[rng.random(n) < 0.01] = None
+            values[rng.random(n) < 0.01] = np.nan
+    codes, uniques = _factorize(pd.Series(values))
+    want_codes, want_uniques = pd.factorize(values, use_na_sentinel=True)
+    np.testing.assert_array_equal(codes, want_codes)
+    assert list(uniques) == list(want_uniques)
 
 
 @pytest.mark.parametrize("order", ["date", "shuffled"])
 def test_the_result_does_not_depend_on_the_row_order(order):
     # account-major rows take a shortcut (no sort); date-major rows a merge of sorted runs;
-    # shuffled rows a radix sort. All three must give the same scores and trends.
+    # shuffled rows a sort of keys packed with row numbers. All three must give the same scores and trends.
     rng = np.random.default_rng(4)
     n_acc, months = 300, 10
     frame = _lifecycle_frame(rng, n_acc * months, missing_rate=0.1)

@@ -314,3 +314,50 @@ def test_without_pyspark_the_module_imports_and_says_what_to_install():
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "install the [spark] extra" in proc.stdout
+
+
+# ------------------------------------------------------ the pyfunc as a Spark UDF
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory, sample):
+    """The pyfunc model that registration logs, saved to a folder (no store needed)."""
+    from hscore.config import load_config, save_config
+    from hscore.mlops import model
+
+    folder = tmp_path_factory.mktemp("pyfunc")
+    config = load_config("lifecycle")
+    return model.save(config, save_config(config, folder / "config.yaml"), sample,
+                      folder / "model")
+
+
+@needs_spark
+def test_spark_udf_returns_score_band_and_reasons_as_a_struct(spark, sample, sample_df,
+                                                             saved_model):
+    import mlflow
+    from pyspark.sql import functions as F
+
+    from hscore.mlops import model
+
+    inputs = [c for c in sample_df.columns if c != "churned"]
+    struct = mlflow.pyfunc.spark_udf(
+        spark, str(saved_model), env_manager="local",
+        result_type="score double, band string, reasons string",
+        params={model.TOP_REASONS: 2})
+    plain = mlflow.pyfunc.spark_udf(spark, str(saved_model), env_manager="local",
+                                    result_type="double")
+    got = (sample_df
+           .withColumn("health", struct(F.struct(*inputs)))
+           .withColumn("plain", plain(F.struct(*inputs)))
+           .select("account_id", "snapshot_date", "health.*", "plain").toPandas())
+    config = hscore.load_config("lifecycle")
+    want = model.pyfunc_output(hscore.HealthScorer(config).score(sample), config, top_reasons=2)
+    key = ["account_id", "snapshot_date"]
+    got = (got.assign(snapshot_date=pd.to_datetime(got["snapshot_date"]))
+           .sort_values(key, ignore_index=True))
+    want = want.sort_values(key, ignore_index=True)
+    assert len(got) == len(want)
+    np.testing.assert_array_equal(got["score"].to_numpy(), want["score"].to_numpy())
+    # the plain double UDF returns the score, the leftmost number of the output
+    np.testing.assert_array_equal(got["plain"].to_numpy(), want["score"].to_numpy())
+    for name in ("band", "reasons"):
+        assert got[name].tolist() == want[name].tolist(), name
+    assert want["reasons"].notna().sum() > 1000

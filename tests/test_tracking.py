@@ -283,47 +283,6 @@ def test_registered_model_is_code_with_the_config_as_only_artifact(client, track
     assert not {"uv.lock", "pyproject.toml", ".python-version"} & {p.name for p in local.iterdir()}
 
 
-def test_pyfunc_predictions_are_the_scorer_output(client, tracked, result, book):
-    import mlflow
-
-    frame = book.frame
-    loaded = mlflow.pyfunc.load_model(f"models:/{model.MODEL_NAME}@challenger")
-    got = loaded.predict(frame)
-    want = model.pyfunc_output(HealthScorer(result.config).score(frame))
-    pd.testing.assert_frame_equal(got.reset_index(drop=True), want, check_exact=True)
-    assert set(loaded.metadata.get_input_schema().input_names()) == set(frame.columns)
-    required = {c.name for c in loaded.metadata.get_input_schema().inputs if c.required}
-    assert required == {"account_id", "snapshot_date", "stage", "seats"}
-    # A frame without the label (production) is a valid input.
-    no_label = loaded.predict(frame.drop(columns="churned").head(50))
-    np.testing.assert_array_equal(no_label["score"].to_numpy(), want["score"].head(50))
-
-
-def test_pyfunc_accepts_whole_number_columns_the_scorer_accepts(client, tracked, result, book):
-    """Seats and count metrics often arrive as int64, or as nullable Int64 with gaps; the
-    registered model must score them as HealthScorer does, not refuse them."""
-    import mlflow
-
-    frame = book.frame.copy()
-    counts = ["seats", "champion_logins_30d", "active_days_30d", "events_30d"]
-    rounded = frame[counts].round()
-    frame[counts] = rounded
-    nullable = frame.copy()
-    for col in counts:
-        nullable[col] = rounded[col].astype("Int64")          # gaps stay <NA>
-    assert nullable["events_30d"].isna().any() and not nullable["seats"].isna().any()
-    whole = frame.copy()
-    whole[counts] = rounded.fillna(0).astype("int64")       # no gaps: plain int64
-    loaded = mlflow.pyfunc.load_model(f"models:/{model.MODEL_NAME}@challenger")
-    for variant in (nullable, whole):
-        want = model.pyfunc_output(HealthScorer(result.config).score(variant))
-        got = loaded.predict(variant)
-        pd.testing.assert_frame_equal(got.reset_index(drop=True), want, check_exact=True)
-    # The floats it started from score the same as the nullable integers.
-    np.testing.assert_array_equal(loaded.predict(frame)["score"].to_numpy(),
-                                  loaded.predict(nullable)["score"].to_numpy())
-
-
 def test_register_false_logs_the_run_only(client, registered_template, book):
     """The template's run of the ``fast`` calibration, logged with register=False from the
     frame (no file)."""

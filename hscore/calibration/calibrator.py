@@ -49,11 +49,12 @@ import numpy as np
 import pandas as pd
 
 from hscore import progress
-from hscore.calibration.cell import CalibrationWarning, Settings, fit_cell
+from hscore.calibration.cell import CalibrationWarning, Settings
 from hscore.calibration.design import build_designs
 from hscore.calibration.evaluation import single_threaded_blas
 from hscore.calibration.records import ExportedFit
 from hscore.calibration.results import CalibrationResult
+from hscore.calibration.segments import fit_cells
 from hscore.calibration.shrinkage import DEFAULT_STRENGTHS
 from hscore.calibration.split import DEFAULT_HOLDOUT_SHARE, HoldoutKind, choose_holdout
 from hscore.calibration.validation import (CONFIG_LIKE, HORIZON, DateLike, Integral, Interval,
@@ -61,6 +62,7 @@ from hscore.calibration.validation import (CONFIG_LIKE, HORIZON, DateLike, Integ
                                            resolve_horizon, validate_params)
 from hscore.config import load_config
 from hscore.errors import DataError, HScoreError
+from hscore.workers import resolve_n_jobs
 
 __all__ = ["Calibrator", "calibrate", "NotFittedError", "CalibrationWarning",
            "DEFAULT_STRENGTHS"]
@@ -110,6 +112,11 @@ class Calibrator:
     holdout_share : float, default 0.2
         Share of labelled rows in the default out-of-time holdout, or of accounts in an
         account holdout.
+    n_jobs : int, optional
+        Threads for the cross-validation folds and the bootstrap refits, as in
+        scikit-learn: None or 1 fits in the calling thread, -1 uses every core, -2 all
+        but one. The result does not depend on it: the resamples are drawn from ``seed``
+        before they are shared out, and every fit is computed the same way in any thread.
 
     Attributes
     ----------
@@ -163,11 +170,13 @@ class Calibrator:
         "seed": [Interval(Integral, 0, None)],
         "min_events": [Interval(Integral, 0, None)],
         "holdout_share": [Interval(Real, 0, 1, closed="neither")],
+        "n_jobs": [None, Interval(Integral, 1, None),
+                   Interval(Integral, None, -1, closed="right")],
     }
 
     def __init__(self, base_config="lifecycle", *, holdout_from=None, holdout=None,
                  refit="all", horizon_days=None, strengths=None, cv_folds=5, n_bootstrap=200,
-                 seed=0, min_events=20, holdout_share=DEFAULT_HOLDOUT_SHARE):
+                 seed=0, min_events=20, holdout_share=DEFAULT_HOLDOUT_SHARE, n_jobs=None):
         self.base_config = base_config
         self.holdout_from = holdout_from
         self.holdout = holdout
@@ -179,6 +188,7 @@ class Calibrator:
         self.seed = seed
         self.min_events = min_events
         self.holdout_share = holdout_share
+        self.n_jobs = n_jobs
 
     def get_params(self) -> dict[str, Any]:
         """The parameters, by name, as given to ``__init__``."""
@@ -273,10 +283,11 @@ class Calibrator:
         seeds = dict(zip(keys, np.random.SeedSequence(self.seed).spawn(len(keys))))
         settings = Settings(strengths, self.cv_folds, self.n_bootstrap, self.min_events,
                             self.seed, ExportedFit(self.refit),
-                            evaluate=holdout.kind is not HoldoutKind.NONE)
-        fits = {key: fit_cell(d, holdout.split(d.days, ids[d.rows]), settings, seeds[key],
-                              _shown(timed, key))
-                for key, d in designs.items()}
+                            evaluate=holdout.kind is not HoldoutKind.NONE,
+                            n_jobs=resolve_n_jobs(self.n_jobs))
+        # Stages toward the input config, then segments toward their stage.
+        fits = fit_cells(designs, lambda d: holdout.split(d.days, ids[d.rows]), settings,
+                         seeds, lambda key: _shown(timed, key))
         return CalibrationResult(
             base_config=cfg, fits=MappingProxyType(fits), holdout=holdout,
             refit=ExportedFit(self.refit),

@@ -81,6 +81,7 @@ class Settings:
     seed: int
     refit: ExportedFit = ExportedFit.ALL
     evaluate: bool = True      # False: no holdout (every labelled row trains)
+    n_jobs: int = 1            # threads for the CV folds and the bootstrap refits (resolved)
 
 
 class _Notes:
@@ -91,6 +92,10 @@ class _Notes:
         self.texts: list[str] = []
 
     def __call__(self, text: str) -> None:
+        if self.cell.segment is not None:
+            # A segment's fit is pulled toward its stage's calibrated weights, not the
+            # input config's (see hscore.calibration.segments).
+            text = text.replace("the input weights", "the stage's weights")
         self.texts.append(text)
         warnings.warn(f"{self.cell.label}: {text}", CalibrationWarning, stacklevel=3)
 
@@ -103,16 +108,22 @@ def _window(days: np.ndarray) -> tuple[pd.Timestamp, pd.Timestamp] | None:
 
 
 def fit_cell(design: CellDesign, split: Split, settings: Settings, seed,
-             timed: Callable[[str], AbstractContextManager]) -> CellFit:
+             timed: Callable[[str], AbstractContextManager],
+             refit_centre: np.ndarray | None = None) -> CellFit:
     """Calibrate one cell. ``seed`` seeds its weight bootstrap (the AUC CIs use
-    ``settings.seed``); ``timed(phase)`` times a block."""
+    ``settings.seed``); ``timed(phase)`` times a block. The pull is toward the design's
+    input weights, and in the refit on every labelled row toward ``refit_centre`` when
+    given (a segment: its stage's train-window and exported weights)."""
     train, hold = design.subset(split.train), design.subset(split.holdout)
     counts = Counts(n_rows=train.n_rows, n_accounts=train.n_accounts, n_events=train.n_events,
                     n_censored=design.n_censored, n_unscored=design.n_unscored,
                     n_straddling=int(split.straddling.sum()),
                     train_window=_window(train.days), holdout_window=_window(hold.days),
                     n_labelled=design.n_rows, n_labelled_events=design.n_events)
-    return _CellFitter(design, train, hold, counts, settings, seed, timed).run()
+    fitter = _CellFitter(design, train, hold, counts, settings, seed, timed)
+    if refit_centre is not None:
+        fitter.v0_all = np.asarray(refit_centre, dtype=np.float64)
+    return fitter.run()
 
 
 class _CellFitter:
@@ -123,6 +134,7 @@ class _CellFitter:
         self.settings, self.seed, self.timed = settings, seed, timed
         self.note = _Notes(train.cell)
         self.v0 = train.layout.input_weights
+        self.v0_all = self.v0              # the centre of the refit on every labelled row
         # Rows outside training (holdout, straddling) get a refit after the evaluation; with
         # refit "all" that refit is exported and bootstrapped instead of the train fit.
         self.refits = labelled.n_rows > train.n_rows
@@ -175,7 +187,8 @@ class _CellFitter:
         else:
             with self.timed("cross_validation"):
                 chosen, cv = cross_validate(train.X, train.y, train.groups, self.v0,
-                                            strengths, held, self.settings.cv_folds)
+                                            strengths, held, self.settings.cv_folds,
+                                            self.settings.n_jobs)
         final = mle if chosen == 0 else fit_held(train.X, train.y, None, prior, chosen, held,
                                                  start=mle)
         if not final.b.sum() > 0:
@@ -194,11 +207,12 @@ class _CellFitter:
                             diagnostics, cv, reference, refit=(chosen, held))
 
     def _estimate(self, rows, k, input_probability, prior, strength, held, final,
-                  bootstrap: bool) -> WeightEstimate:
+                  bootstrap: bool, centre=None) -> WeightEstimate:
         """The weights of ``final`` (fitted on ``rows``), their probability mapping and,
         with ``bootstrap``, their CIs."""
+        centre = self.v0 if centre is None else centre
         # At infinite strength b = k v0, so v = v0: return it exactly, not up to rounding.
-        weights = self.v0.copy() if np.isinf(strength) else final.b / final.b.sum()
+        weights = centre.copy() if np.isinf(strength) else final.b / final.b.sum()
         ci = (self._bootstrap(rows, prior, strength, held, final)
               if np.isfinite(strength) and bootstrap else None)
         # Probability mapping: churn ~ calibrated score (intercept and slope), on the fit's
@@ -217,23 +231,23 @@ class _CellFitter:
         rows straddling the holdout start), with its own ``k`` and probability mapping."""
         rows = self.labelled
         with self.timed("refit"):
-            k_fit = fit_logistic((rows.X @ self.v0)[:, None], rows.y)
+            k_fit = fit_logistic((rows.X @ self.v0_all)[:, None], rows.y)
             k = float(k_fit.b[0])
-            prior = k * self.v0
+            prior = k * self.v0_all
             final = fit_held(rows.X, rows.y, None, prior, strength, held)
         if not final.b.sum() > 0:
             self.note("the refit on all labelled rows gives every metric weight 0; exported "
                       "the train-window fit")
             return None
         return self._estimate(rows, k, (float(k_fit.a), -k / 100.0), prior, strength, held,
-                              final, bootstrap=not self.boot_train)
+                              final, bootstrap=not self.boot_train, centre=self.v0_all)
 
     def _bootstrap(self, rows, prior, strength, held, final) -> dict | None:
         if not self.settings.n_bootstrap:
             return None
         with self.timed("bootstrap"):
             boot = bootstrap_weights(rows, prior, strength, held, final,
-                                     self.settings.n_bootstrap, self.seed)
+                                     self.settings.n_bootstrap, self.seed, self.settings.n_jobs)
         if boot is None:
             self.note("the bootstrap resamples gave no usable fit; the weights have no CI")
             return None

@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from hscore.config import Config, load_config
+from hscore.config import Cell, Config, load_config
 from hscore.calibration.design import account_ranks, canonical_order, labels
 from hscore.errors import DataError, HScoreError, HScoreWarning
 from hscore.calibration.evaluation import auc, with_single_threaded_blas
@@ -164,6 +164,12 @@ class ComparisonResult(ResultDisplay):
     config_name: str = ""
     warnings: list[str] = field(default_factory=list)
     config_horizon_days: int | None = None
+    segment: str | None = None
+
+    @property
+    def where(self) -> str:
+        """The rows compared: ``stage 'maturity'`` or ``stage 'maturity', segment 'enterprise'``."""
+        return _where(self.stage, self.segment)
 
     @property
     def ci_covers_zero(self) -> bool:
@@ -221,7 +227,7 @@ class ComparisonResult(ResultDisplay):
         cfg = f" of '{self.config_name}'" if self.config_name else ""
         return (f"{self.horizon_line}\n"
                 f"compare {self.a} ({self.kinds[self.a]}) vs {self.b} ({self.kinds[self.b]}) "
-                f"in stage '{self.stage}'{cfg}: {self.n_rows} snapshots of "
+                f"in {self.where}{cfg}: {self.n_rows} snapshots of "
                 f"{self.n_accounts} accounts, {self.n_events} churn events; left out: "
                 f"{self.n_censored} censored, {self.n_unmeasured} not measured")
 
@@ -278,28 +284,57 @@ def _resolve(config: Config, stage: str, field_name: str, name) -> str:
     return "metric" if is_metric else "component"
 
 
+def _where(stage: str, segment: str | None) -> str:
+    return f"stage '{stage}'" + ("" if segment is None else f", segment '{segment}'")
+
+
+def _segment_rows(checked, stage: str, segment: str, rows: np.ndarray) -> np.ndarray:
+    """(len(rows),) bool: which of the stage's ``rows`` have ``segment``; an error naming the
+    column when there is no segment column or no such row."""
+    frame = checked.frame
+    if "segment" not in frame.columns:
+        raise DataError("segment", f"required column is missing: comparing in segment "
+                                   f"'{segment}' needs each row's segment", len(rows))
+    mine = (frame["segment"].to_numpy(dtype=object)[rows] == segment)
+    if not mine.any():
+        seen = sorted({str(v) for v in frame["segment"].to_numpy(dtype=object)[rows]
+                       if isinstance(v, str)})
+        raise DataError("segment", f"no rows of stage '{stage}' have segment '{segment}' "
+                                   f"(its segments in the data: {', '.join(seen) or 'none'})",
+                        len(rows))
+    return mine
+
+
 def _signals(scorer: HealthScorer, checked, stage: str, names: list[str],
-             kinds: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
-    """Stage rows and (rows, 2) signals in points, NaN where not measured."""
+             kinds: dict[str, str], segment: str | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the stage (and segment) and (rows, 2) signals in points, NaN where not
+    measured. A component's score uses the segment's weights when the stage has them."""
     sub = scorer.subscores(checked)[stage]
+    rows, values, cell = sub.rows, sub.values, stage
+    if segment is not None:
+        mine = _segment_rows(checked, stage, segment, rows)
+        rows, values = rows[mine], values[mine]
+        if segment in (scorer.config.stages[stage].segments or {}):
+            cell = Cell(stage, segment).key
     parts = None
-    out = np.empty((len(sub.rows), len(names)))
+    out = np.empty((len(rows), len(names)))
     for j, name in enumerate(names):
         if kinds[name] == "metric":
-            out[:, j] = sub.values[:, sub.metrics.index(name)]
+            out[:, j] = values[:, sub.metrics.index(name)]
         else:
             if parts is None:
-                parts = scorer.combine(stage, sub.values)
+                parts = scorer.combine(cell, values)
             ci = list(scorer.config.stages[stage].components).index(name)
             out[:, j] = parts["components"][:, ci]
-    return sub.rows, out
+    return rows, out
 
 
 # ------------------------------------------------------------------- api
 @with_single_threaded_blas
 def compare(frame: pd.DataFrame, config, stage: str, a: str, b: str, *, n_bootstrap: int = 500,
             seed: int = 0, horizon_days: int | None = None,
-            alpha: float = 0.05) -> ComparisonResult:
+            alpha: float = 0.05, segment: str | None = None) -> ComparisonResult:
     """Compare how well two metrics or components of a stage predict churn.
 
     Parameters
@@ -320,6 +355,9 @@ def compare(frame: pd.DataFrame, config, stage: str, a: str, b: str, *, n_bootst
         The label horizon (default: the config's ``label_horizon_days``); used in the text.
     alpha : float, default 0.05
         The CI has level ``1 - alpha``.
+    segment : str, optional
+        Compare on the stage's rows whose ``segment`` column has this value only; a
+        component's score then uses the segment's weights when the stage declares them.
 
     Returns
     -------
@@ -343,6 +381,8 @@ def compare(frame: pd.DataFrame, config, stage: str, a: str, b: str, *, n_bootst
     if a == b:
         raise HScoreError(f"a, b: both name '{a}'; compare two different metrics or components")
     kinds = {a: kinds_a, b: kinds_b}
+    if segment is not None and (not isinstance(segment, str) or not segment):
+        raise HScoreError(f"segment: expected a segment name (text), got {segment!r}")
     validate_params({"n_bootstrap": n_bootstrap, "seed": seed, "horizon_days": horizon_days,
                      "alpha": alpha}, _PARAMETER_CONSTRAINTS)
     horizon = resolve_horizon(horizon_days, cfg.label_horizon_days, required=False)
@@ -359,7 +399,7 @@ def compare(frame: pd.DataFrame, config, stage: str, a: str, b: str, *, n_bootst
                                                == checked.stages.index(stage)).any():
             raise DataError("stage", f"no rows of stage '{stage}' in the data")
         names = [a, b]
-        rows, signals = _signals(scorer, checked, stage, names, kinds)
+        rows, signals = _signals(scorer, checked, stage, names, kinds, segment)
         y = y_all[rows]
         labelled = ~np.isnan(y)
         n_censored = int((~labelled).sum())
@@ -374,21 +414,22 @@ def compare(frame: pd.DataFrame, config, stage: str, a: str, b: str, *, n_bootst
         groups = ranks[rows]
 
     n_events = int(y.sum())
+    where = _where(stage, segment)
     if len(y) == 0:
-        raise DataError("churned", f"no row of stage '{stage}' has both a known label and "
+        raise DataError("churned", f"no row of {where} has both a known label and "
                                    f"measured {a} and {b}", n_censored + n_unmeasured)
     if n_events == 0:
-        raise DataError("churned", f"no churn events in stage '{stage}' among the rows with "
+        raise DataError("churned", f"no churn events in {where} among the rows with "
                                    f"measured {a} and {b}: nothing to compare",
                         len(y), list(frame["account_id"].to_numpy()[rows[:3]]))
     if n_events == len(y):
-        raise DataError("churned", f"every row of stage '{stage}' churned: nothing to compare",
+        raise DataError("churned", f"every row of {where} churned: nothing to compare",
                         len(y), list(frame["account_id"].to_numpy()[rows[:3]]))
     for j, name in enumerate(names):
         if np.ptp(signals[:, j]) == 0:
             raise DataError(name, f"the {kinds[name]}'s signal is constant "
                                   f"({signals[0, j]:g} points) on the {len(y)} compared rows of "
-                                  f"stage '{stage}': it cannot predict anything")
+                                  f"{where}: it cannot predict anything")
 
     notes: list[str] = []
     with progress.current().phase("tests"):
@@ -401,21 +442,22 @@ def compare(frame: pd.DataFrame, config, stage: str, a: str, b: str, *, n_bootst
     if n_accounts < 30:
         notes.append(f"only {n_accounts} accounts: the bootstrap CI is rough")
     if n_events < 20:
-        notes.append(f"only {n_events} churn events in stage '{stage}': the tests have little "
+        notes.append(f"only {n_events} churn events in {where}: the tests have little "
                      "power")
     for note in notes:
-        warnings.warn(f"compare {a} vs {b} in stage '{stage}': {note}", ComparisonWarning,
+        warnings.warn(f"compare {a} vs {b} in {where}: {note}", ComparisonWarning,
                       stacklevel=2)
 
     return ComparisonResult(
         stage=stage, a=a, b=b, kinds=kinds, lift=lift, auc=aucs, joint=joint, wald=wald,
         likelihood_ratio=lr, delta_auc=float(delta), delta_auc_ci=(lo, hi),
         delta_auc_boot=deltas,
-        verdict=verdict_sentence(stage, a, b, aucs[a], aucs[b], delta, (lo, hi), alpha),
+        verdict=verdict_sentence(stage, a, b, aucs[a], aucs[b], delta, (lo, hi), alpha,
+                                 where),
         n_rows=len(y), n_accounts=n_accounts, n_events=n_events, n_censored=n_censored,
         n_unmeasured=n_unmeasured, horizon_days=horizon, alpha=float(alpha),
         n_bootstrap=int(n_bootstrap), seed=seed, config_name=cfg.name, warnings=notes,
-        config_horizon_days=cfg.label_horizon_days)
+        config_horizon_days=cfg.label_horizon_days, segment=segment)
 
 
 def _tests(y, signals, names, groups, days, cfg: Config, notes: list[str]):

@@ -1,7 +1,9 @@
 """Per-cell design matrices for calibration and comparison.
 
-A cell (:class:`~hscore.config.Cell`: today a lifecycle stage) is a group of rows with one
-set of weights; :func:`build_designs` makes one design per cell of ``config.cells()``.
+A cell (:class:`~hscore.config.Cell`: a lifecycle stage, or a segment of one) is a group of
+rows with one set of weights; :func:`build_designs` makes one design per cell of
+``config.cells()``. A stage's design holds all its rows, its segments' too: the pooled fit
+that segment weights are pulled toward (:mod:`hscore.calibration.segments`).
 Calibration fits ``logit P(churn) = a - sum_m b_m s_m`` on the sub-scores
 ``s_m = transform(raw) / 100`` that the scorer computes. Missing metrics are
 filled the way the input config's ``missing`` rule would treat them, so that
@@ -44,6 +46,7 @@ import pandas as pd
 from hscore.config import Cell, Config
 from hscore.errors import DataError
 from hscore.scoring.scorer import HealthScorer
+from hscore.scoring.segments import segment_cells
 from hscore.scoring.snapshots import CheckedSnapshots
 from hscore.scoring.snapshots import _fail as row_error
 
@@ -278,10 +281,13 @@ def _fill_missing(values: np.ndarray, component_of: np.ndarray, metric_w: np.nda
     return filled
 
 
-def _in_cell(cell: Cell, checked: CheckedSnapshots, rows: np.ndarray) -> np.ndarray:
-    """(len(rows),) bool: which of a stage's ``rows`` belong to ``cell``. Every row of the
-    stage today; a segment level filters on the row's segment here, and only here."""
-    return np.ones(len(rows), dtype=bool)
+def _in_cell(cell: Cell, cell_keys: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+    """(len(rows),) bool: which of a stage's ``rows`` belong to ``cell``. A stage's cell
+    holds every row of the stage (the pooled fit that its segments are pulled toward); a
+    segment's cell the rows the scorer scores with the segment's weights."""
+    if cell.segment is None:
+        return np.ones(len(rows), dtype=bool)
+    return cell_keys[rows] == cell.key
 
 
 def build_designs(frame: pd.DataFrame, config: Config, *, require_labels: bool = True
@@ -298,19 +304,24 @@ def build_designs(frame: pd.DataFrame, config: Config, *, require_labels: bool =
     subscores = scorer.subscores(checked)
     designs: dict[str, CellDesign] = {}
     n_censored = n_unscored = 0
+    cell_keys = None
+    if config.has_segments:
+        cells, codes = segment_cells(config, checked)
+        cell_keys = np.array([c.key for c in cells], dtype=object)[codes]
     for cell in config.cells():
         sub = subscores.get(cell.stage)
         if sub is None:
             continue
-        mine = _in_cell(cell, checked, sub.rows)
+        mine = _in_cell(cell, cell_keys, sub.rows)
         if not mine.any():
             continue
-        keep = mine & ~scorer.combine(cell.stage, sub.values)["too_thin"]
+        keep = mine & ~scorer.combine(cell.key, sub.values)["too_thin"]
         cell_unscored = int((mine & ~keep).sum())
         known = ~np.isnan(y_all[sub.rows])
         cell_censored = int((keep & ~known).sum())
-        n_unscored += cell_unscored
-        n_censored += cell_censored
+        if cell.segment is None:   # a segment's rows are counted with its stage's
+            n_unscored += cell_unscored
+            n_censored += cell_censored
         keep &= known
         # Positions within the stage's rows, in canonical order.
         local = np.flatnonzero(keep)

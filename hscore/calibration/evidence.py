@@ -154,17 +154,19 @@ def paired_delta_auc(y: np.ndarray, signals: np.ndarray, groups: np.ndarray, n_b
 
 
 def verdict_sentence(stage: str, a: str, b: str, auc_a: float, auc_b: float, delta: float,
-             ci: tuple[float, float], alpha: float) -> str:
+             ci: tuple[float, float], alpha: float, where: str | None = None) -> str:
+    """The verdict in one sentence; ``where`` replaces ``stage '<stage>'`` (a segment)."""
     lo, hi = ci
+    place = where or f"stage '{stage}'"
     level = f"{100 * (1 - alpha):g}%"
     if not (lo > 0 or hi < 0):
-        return (f"In stage '{stage}' there is {NO_EVIDENCE} between {a} and {b} in predicting "
+        return (f"In {place} there is {NO_EVIDENCE} between {a} and {b} in predicting "
                 f"churn: AUC {auc_a:.3f} vs {auc_b:.3f}, difference {delta:+.3f} "
                 f"({level} CI {lo:+.3f} to {hi:+.3f}).")
     if lo > 0:
         better, worse, auc_better, auc_worse, gap_lo, gap_hi = a, b, auc_a, auc_b, lo, hi
     else:
         better, worse, auc_better, auc_worse, gap_lo, gap_hi = b, a, auc_b, auc_a, -hi, -lo
-    return (f"In stage '{stage}', {better} is more predictive of churn than {worse}: AUC "
+    return (f"In {place}, {better} is more predictive of churn than {worse}: AUC "
             f"{auc_better:.3f} vs {auc_worse:.3f}, higher by {abs(delta):.3f} "
             f"({level} CI {gap_lo:.3f} to {gap_hi:.3f}).")

@@ -30,15 +30,17 @@ import pandas as pd
 from hscore import progress
 from hscore.calibration.design import CellDesign
 from hscore.calibration.diagnose import dependent_columns
-from hscore.calibration.evaluation import account_weight_blocks
+from hscore.calibration.evaluation import account_count_blocks
 from hscore.calibration.records import ReferenceModel
-from hscore.calibration.shrinkage import SEPARATION_B, fit_held
+from hscore.calibration.shrinkage import SEPARATION_B, HeldProblem
+from hscore.workers import thread_map
 
 __all__ = ["reference_model", "bootstrap_weights", "COEFFICIENT_COLUMNS"]
 
-#: Bootstrap refits start from the full-data fit and stop at a looser gradient tolerance:
-#: Newton converges quadratically from there, so at 40k rows 2-3 steps suffice and the
-#: weights agree with an exact refit to ~2e-5, far below the bootstrap spread (~1e-2).
+#: Bootstrap refits start from the full-data fit and stop at a looser gradient tolerance.
+#: With the full data's Hessian (chord steps, one pass over the rows each) 3-4 steps suffice
+#: at 50k rows per stage, and the weights agree with an exact cold refit to ~2e-5 (measured
+#: 1.1e-5 to 1.8e-5), far below the bootstrap spread (~5e-3 at 50k rows).
 _BOOT_TOL = 1e-6
 _BOOT_MAX_ITER = 20
 #: The columns of a coefficient table (``coef`` in the b sign).
@@ -92,27 +94,45 @@ def reference_model(train: CellDesign, held: np.ndarray
 
 
 def bootstrap_weights(train: CellDesign, prior, strength, held, start, n_bootstrap: int,
-                      seed) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+                      seed, n_jobs: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Account bootstrap at the chosen strength: refit on resampled accounts (frequency
     weights, every snapshot of a drawn account comes along), warm-started from ``start``.
     Each resample advances the counted step ``bootstrap <cell>`` of the progress reporter.
 
+    The refits run on ``n_jobs`` threads (a resolved count). The resamples are drawn from
+    ``seed`` in the calling thread, in order, and each refit depends only on its own
+    weights and ``start``: the draws are the same whatever ``n_jobs``.
+
     Returns the usable resamples' effective weights (r, m) with the 95% percentile CIs of
     the metric and the component weights, or None when fewer than two resamples fit.
     """
-    X, y, layout = train.X, train.y, train.layout
-    v = np.full((n_bootstrap, X.shape[1]), np.nan)
+    y, layout = train.y, train.layout
+    # The design and the held metrics' offset are built once for all the refits.
+    problem = HeldProblem(train.X, y, prior, held)
+    inverse, blocks = account_count_blocks(train.groups, n_bootstrap,
+                                           np.random.default_rng(seed))
+    # A resample's Hessian is the full data's up to the resampling noise: the refits take
+    # Newton steps with the full data's (the chord method), one pass over the rows a step.
+    hessian = problem.hessian(start, strength)
+
+    def refit(counts: np.ndarray) -> np.ndarray | None:
+        w = counts[inverse]
+        if not (w @ y) > 0:       # a resample without events says nothing
+            return None
+        b = problem.fit(w, strength, start=start, max_iter=_BOOT_MAX_ITER, tol=_BOOT_TOL,
+                        exact=False, hessian=hessian).b
+        return b / b.sum() if b.sum() > 0 else None
+
+    v = np.full((n_bootstrap, train.X.shape[1]), np.nan)
     steps = progress.current().steps(f"bootstrap {train.cell.key}", n_bootstrap)
     r = 0
-    for block in account_weight_blocks(train.groups, n_bootstrap, np.random.default_rng(seed)):
-        for w in block:
-            if (w @ y) > 0:       # a resample without events says nothing
-                b = fit_held(X, y, w, prior, strength, held, start=start,
-                             max_iter=_BOOT_MAX_ITER, tol=_BOOT_TOL, exact=False).b
-                if b.sum() > 0:
-                    v[r] = b / b.sum()
-            r += 1
-            steps.advance()
+    with thread_map(n_jobs) as map_:
+        for block in blocks:
+            for weights in map_(refit, block):
+                if weights is not None:
+                    v[r] = weights
+                r += 1
+                steps.advance()
     v = v[np.isfinite(v).all(axis=1)]
     if len(v) < 2:
         return None

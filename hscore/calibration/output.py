@@ -103,15 +103,23 @@ def calibrated_config(result: "CalibrationResult") -> Config:
     data = base.to_dict()
     for f in result.fits.values():
         stage = data["stages"][f.cell.stage]
-        comp_w = f.component_weights
-        shares = f.layout.metric_shares(f.exported.weights)
+        weights, probability = f.exported.weights, f.exported.probability
+        if f.cell.segment is not None:
+            stage = stage["segments"][f.cell.segment]
+            stage.pop("probability", None)
+            if f.status.kept_input:
+                # A thin segment stays at its stage's weights and probability mapping.
+                weights = result.fits[f.cell.stage].exported.weights
+                probability = None
+        comp_w = f.layout.per_component(weights)
+        shares = f.layout.metric_shares(weights)
         for c, cname in enumerate(f.layout.components):
             stage["components"][cname]["weight"] = float(comp_w[c])
             for j in np.flatnonzero(f.layout.component_of == c):
                 stage["components"][cname]["metrics"][f.layout.metrics[j]]["weight"] = \
                     float(shares[j])
-        if f.exported.probability is not None:
-            intercept, slope = f.exported.probability
+        if probability is not None:
+            intercept, slope = probability
             stage["probability"] = {"intercept": float(intercept), "slope": float(slope)}
     data["name"] = f"{base.name}-calibrated"
     data["label_horizon_days"] = result.horizon_days

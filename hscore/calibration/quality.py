@@ -26,13 +26,15 @@ from hscore.calibration.evaluation import (account_weight_blocks, auc, auc_cis, 
 from hscore.calibration.records import (CellFit, HoldoutEvaluation, InputComparison, Prediction,
                                         ReferenceModel, WeightEstimate)
 
-__all__ = ["MODELS", "QUALITY_COLUMNS", "CALIBRATION_COLUMNS", "POOLED", "auc_rows",
+__all__ = ["MODELS", "QUALITY_COLUMNS", "CALIBRATION_COLUMNS", "POOLED", "BOOK", "auc_rows",
            "evaluate_holdout", "no_evaluation", "versus_input", "pooled_quality"]
 
 #: The models judged on the holdout, in table order.
 MODELS = ("calibrated", "input", "reference")
 #: The ``stage`` of the pooled rows.
 POOLED = "all"
+#: The pooled rows' key when a cell is itself named "all" (a one-stage config with segments).
+BOOK = "book"
 QUALITY_COLUMNS = ["stage", "model", "rows", "events", "accounts", "auc", "auc_low",
                    "auc_high", "brier", "log_loss"]
 CALIBRATION_COLUMNS = ["stage", "model", "bin", "rows", "mean_predicted", "observed_rate"]
@@ -138,7 +140,9 @@ def no_evaluation() -> HoldoutEvaluation:
 def pooled_quality(fits: Iterable[CellFit], n_bootstrap: int, seed) -> pd.DataFrame:
     """Every cell's quality rows, and with more than one cell the pooled rows ("all").
 
-    Pooled: each cell's own probability, one ranking for the whole book. A model is pooled
+    Keyed "all" (or "book" when a cell is named "all": a one-stage config with segments).
+    Pooled: each row once, with the probability of the cell that scores it (its segment's
+    when it has one), one ranking for the whole book. A model is pooled
     only when every cell with holdout rows has a probability for it, so the pooled rows of
     all models are the same rows (a cell kept at the input weights has no reference model;
     pooling the others without it would compare models on different books).
@@ -146,14 +150,28 @@ def pooled_quality(fits: Iterable[CellFit], n_bootstrap: int, seed) -> pd.DataFr
     fits = list(fits)
     table = pd.concat([f.holdout.quality for f in fits], ignore_index=True)
     held = [f.holdout for f in fits if f.holdout.n_rows]
+    # With segment cells, a stage's holdout also holds its segments' rows (the stage fit is
+    # pooled over them): each row is pooled once, in the cell whose weights score it, and
+    # the "input" model is left out (a segment's input is its stage's calibrated weights).
+    segmented = [f.holdout.rows for f in fits if f.cell.segment is not None]
+    covered = np.concatenate(segmented) if segmented else None
+    keep = [np.ones(h.n_rows, bool) if covered is None or f.cell.segment is not None
+            else ~np.isin(h.rows, covered) for f, h in zip(fits, (f.holdout for f in fits))
+            if h.n_rows]
+    # A one-stage config's stage is named "all" too: with segments its book-wide rows
+    # need another name.
+    pooled_key = POOLED if all(f.cell.key != POOLED for f in fits) else BOOK
     pooled = []
     for model in MODELS if len(fits) > 1 and held else ():
+        if covered is not None and model == "input":
+            continue
         preds = [h.predictions.get(model) for h in held]
         if any(p is None or p.probability is None for p in preds):
             continue
         y, g, p = (np.concatenate(parts) for parts in zip(
-            *((h.y, h.groups, pred.probability) for h, pred in zip(held, preds))))
-        row = {"stage": POOLED, "model": model, "rows": len(y), "events": int(y.sum()),
+            *((h.y[k], h.groups[k], pred.probability[k])
+              for h, pred, k in zip(held, preds, keep))))
+        row = {"stage": pooled_key, "model": model, "rows": len(y), "events": int(y.sum()),
                "accounts": len(np.unique(g)), "brier": brier(y, p), "log_loss": log_loss(y, p)}
         if 0 < y.sum() < len(y):
             row.update(zip(("auc", "auc_low", "auc_high"),

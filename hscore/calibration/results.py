@@ -148,19 +148,24 @@ class CalibrationResult(ResultDisplay):
                 if f.holdout.versus_input is not None and f.holdout.versus_input.worse}
 
     @property
+    def _stage_fits(self) -> list[CellFit]:
+        """The stages' fits: a segment's rows are rows of its stage, counted there."""
+        return [f for f in self.fits.values() if f.cell.segment is None]
+
+    @property
     def n_censored(self) -> int:
         """Rows left out because their label is not yet known."""
-        return sum(f.counts.n_censored for f in self.fits.values())
+        return sum(f.counts.n_censored for f in self._stage_fits)
 
     @property
     def n_unscored(self) -> int:
         """Rows left out because the input config gives them no score (coverage)."""
-        return sum(f.counts.n_unscored for f in self.fits.values())
+        return sum(f.counts.n_unscored for f in self._stage_fits)
 
     @property
     def n_straddling(self) -> int:
         """Labelled rows in neither set: their label window runs past the holdout start."""
-        return sum(f.counts.n_straddling for f in self.fits.values())
+        return sum(f.counts.n_straddling for f in self._stage_fits)
 
     @property
     def absent_cells(self) -> list[str]:

@@ -28,7 +28,8 @@ from hscore.calibration.records import CrossValidation
 if TYPE_CHECKING:
     from hscore.calibration.logistic import LogisticFit
 
-__all__ = ["DEFAULT_STRENGTHS", "SEPARATION_B", "fit_logistic", "fit_held", "cross_validate"]
+__all__ = ["DEFAULT_STRENGTHS", "SEPARATION_B", "fit_logistic", "fit_held", "HeldProblem",
+           "cross_validate"]
 
 #: The strengths tried by cross-validation (``inf`` = input weights, ``0`` = constrained MLE).
 DEFAULT_STRENGTHS = (np.inf, 1.0, 0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 0.0)
@@ -44,26 +45,56 @@ def fit_logistic(*args, **kwargs) -> "LogisticFit":
     return fit(*args, **kwargs)
 
 
+class HeldProblem:
+    """The rows of many :func:`fit_held` fits at one prior, prepared once.
+
+    Cross-validation fits each fold's training rows at every strength, and the bootstrap
+    refits a cell's rows under every resample's weights: the held metrics' offset and the
+    free metrics' design (:class:`~hscore.calibration.logistic.LogisticProblem`) are built
+    once for all of them. :meth:`fit` only reads them, so threads may share a problem.
+    """
+
+    def __init__(self, X, y, prior, held):
+        from hscore.calibration.logistic import LogisticProblem
+
+        self.prior = np.asarray(prior, dtype=np.float64)
+        self.free = ~held
+        self.partial = bool(held.any())
+        if self.partial:
+            self.problem = LogisticProblem(X[:, self.free], y,
+                                           offset=-(X[:, held] @ self.prior[held]))
+        else:
+            self.problem = LogisticProblem(X, y)
+
+    def fit(self, w, strength, start=None, max_iter=100, tol=1e-10, exact=True, hessian=None
+            ) -> "LogisticFit":
+        """The fit at ``strength`` with row weights ``w`` (None: 1), from ``start``; a fixed
+        ``hessian`` from :meth:`hessian` for refits near the fit it was taken at."""
+        sub = self.problem.fit(prior=self.prior[self.free], sample_weight=w, strength=strength,
+                               max_iter=max_iter, tol=tol, exact=exact, hessian=hessian,
+                               start=None if start is None else self._free(start))
+        if not self.partial:
+            return sub
+        b = self.prior.copy()
+        b[self.free] = sub.b
+        return type(sub)(sub.a, b, sub.converged, sub.n_iter)
+
+    def hessian(self, fit: "LogisticFit", strength: float) -> np.ndarray:
+        """The objective's Hessian at ``fit`` (unit weights), in the free metrics."""
+        return self.problem.hessian(self._free(fit), prior=self.prior[self.free],
+                                    strength=strength)
+
+    def _free(self, fit: "LogisticFit") -> "LogisticFit":
+        return type(fit)(fit.a, fit.b[self.free], True, 0) if self.partial else fit
+
+
 def fit_held(X, y, w, prior, strength, held, start=None, max_iter=100, tol=1e-10,
              exact=True) -> "LogisticFit":
     """:func:`fit_logistic` with the ``held`` metrics (a boolean mask) fixed at their prior."""
-    from hscore.calibration.logistic import LogisticFit
-
-    if not held.any() or np.isinf(strength):
-        return fit_logistic(X, y, sample_weight=w, prior=prior, strength=strength,
-                            start=start, max_iter=max_iter, tol=tol, exact=exact)
-    free = ~held
-    offset = -(X[:, held] @ prior[held])
-    sub = fit_logistic(X[:, free], y, sample_weight=w, prior=prior[free], strength=strength,
-                       offset=offset, max_iter=max_iter, tol=tol, exact=exact,
-                       start=None if start is None else LogisticFit(start.a, start.b[free],
-                                                                    True, 0))
-    b = prior.copy()
-    b[free] = sub.b
-    return LogisticFit(sub.a, b, sub.converged, sub.n_iter)
+    return HeldProblem(X, y, prior, held).fit(w, strength, start, max_iter, tol, exact)
 
 
-def cross_validate(X, y, groups, v0, strengths, held, cv_folds: int
+def cross_validate(X, y, groups, v0, strengths, held, cv_folds: int, n_jobs: int = 1
                    ) -> tuple[float, CrossValidation]:
     """The strength with the lowest mean held-out log-loss over account-grouped folds.
 
@@ -72,25 +103,38 @@ def cross_validate(X, y, groups, v0, strengths, held, cv_folds: int
     the test fold's labels into the penalty centre. The path runs from the strongest pull
     to the weakest, each fit warm-started from the previous one. Ties go to the stronger
     pull. Rows must be in canonical order (see :mod:`hscore.calibration.design`): the folds
-    follow it.
+    follow it. The folds run on ``n_jobs`` threads (a resolved count); each fold's path is
+    the same whichever thread runs it, so the result does not depend on ``n_jobs``.
     """
     from sklearn.model_selection import GroupKFold
 
+    from hscore.workers import thread_map
+
     order = sorted(strengths, key=lambda s: -s)
     n_folds = min(cv_folds, len(np.unique(groups)))
-    losses = np.zeros((n_folds, len(order)))
-    sizes = np.zeros(n_folds)
+    folds = list(GroupKFold(n_splits=n_folds).split(X, y, groups))
+
+    def path(fold) -> np.ndarray:
+        """The held-out log-loss of each strength, fitted on the fold's training rows."""
+        tr, te = fold
+        X_tr, y_tr, X_te, y_te = X[tr], y[tr], X[te], y[te]
+        prior = float(fit_logistic((X_tr @ v0)[:, None], y_tr).b[0]) * v0
+        problem = HeldProblem(X_tr, y_tr, prior, held)
+        losses, start = np.empty(len(order)), None
+        for i, s in enumerate(order):
+            fit = problem.fit(None, s, start)
+            start = fit if np.isfinite(s) else None
+            eta = fit.a - X_te @ fit.b
+            losses[i] = np.mean(np.logaddexp(0.0, eta) - y_te * eta)
+        return losses
+
+    with thread_map(min(n_jobs, n_folds)) as map_:
+        losses = np.array(list(map_(path, folds)))
     fold_of = np.full(len(y), -1)
-    for f, (tr, te) in enumerate(GroupKFold(n_splits=n_folds).split(X, y, groups)):
+    sizes = np.zeros(n_folds)
+    for f, (_, te) in enumerate(folds):
         fold_of[te] = f
         sizes[f] = len(te)
-        prior = float(fit_logistic((X[tr] @ v0)[:, None], y[tr]).b[0]) * v0
-        start = None
-        for i, s in enumerate(order):
-            fit = fit_held(X[tr], y[tr], None, prior, s, held, start)
-            start = fit if np.isfinite(s) else None
-            eta = fit.a - X[te] @ fit.b
-            losses[f, i] = np.mean(np.logaddexp(0.0, eta) - y[te] * eta)
     mean = (losses * sizes[:, None]).sum(0) / sizes.sum()
     se = losses.std(axis=0, ddof=1) / np.sqrt(n_folds)
     # Rounded: strengths whose losses differ by float noise tie, and ties go to the

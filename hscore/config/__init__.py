@@ -25,10 +25,10 @@ from hscore.config.io import DEFAULTS_DIR, dump_config, load_config, save_config
 from hscore.config.schema import (ALL_STAGES, SCHEMA_VERSION, TRANSFORM_KINDS, WEIGHT_TOLERANCE,
                                   BooleanTransform, Bands, Component, Config, LinearTransform,
                                   LogTransform, Metric, Probability, Provenance,
-                                  RecencyTransform, Stage,
+                                  RecencyTransform, Segment, Stage,
                                   ThresholdsTransform, Trend, config_from_dict, normalize_weights)
 
-__all__ = ["Cell", "Config", "Stage", "Component", "Metric", "Probability", "Provenance",
+__all__ = ["Cell", "Config", "Stage", "Segment", "Component", "Metric", "Probability", "Provenance",
            "Bands", "Trend",
            "LinearTransform", "LogTransform", "ThresholdsTransform", "RecencyTransform",
            "BooleanTransform", "TRANSFORM_KINDS", "SCHEMA_VERSION", "WEIGHT_TOLERANCE",

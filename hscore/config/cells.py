@@ -1,7 +1,8 @@
 """The cell: a group of rows that shares one set of weights.
 
-Today a cell is a lifecycle stage; a segment level under a stage (an ARR tier, say) adds
-cells such as ``maturity/enterprise``. Everything that loops over "the stages" — the
+A cell is a lifecycle stage, or a segment of one: a config whose stage declares
+``segments`` (an ARR tier, say) has cells such as ``maturity/enterprise`` for the rows of
+that stage whose ``segment`` column names the segment. Everything that loops over "the stages" — the
 scorer, the design matrices, calibration, the registry comparison, plots and tracking
 keys — loops over :meth:`Config.cells <hscore.config.Config.cells>` instead, so that level
 is added here and nowhere else.
@@ -13,6 +14,8 @@ Examples
 ['onboarding', 'adoption', 'maturity', 'renewal']
 >>> Cell("maturity", "enterprise").key
 'maturity/enterprise'
+>>> Cell.from_key("maturity/enterprise") == Cell("maturity", "enterprise")
+True
 """
 
 from __future__ import annotations
@@ -42,6 +45,12 @@ class Cell:
     def label(self) -> str:
         """The cell in a sentence: ``stage 'maturity'`` or ``cell 'maturity/enterprise'``."""
         return f"stage '{self.stage}'" if self.segment is None else f"cell '{self.key}'"
+
+    @classmethod
+    def from_key(cls, key: str) -> "Cell":
+        """The cell whose :attr:`key` is ``key``."""
+        stage, _, segment = key.partition(SEPARATOR)
+        return cls(stage, segment or None)
 
     def __str__(self) -> str:
         return self.key

@@ -14,10 +14,10 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hscore.config.cells import Cell
+from hscore.config.cells import SEPARATOR, Cell
 from hscore.errors import ConfigError
 
-__all__ = ["Config", "Stage", "Component", "Metric", "Provenance", "config_from_dict",
+__all__ = ["Config", "Stage", "Component", "Metric", "Provenance", "Segment", "config_from_dict",
            "normalize_weights", "WEIGHT_TOLERANCE", "PERCENT_HINT"]
 
 SCHEMA_VERSION = 1
@@ -105,10 +105,31 @@ class Probability(_Model):
     slope: float
 
 
+class SegmentMetric(_Model):
+    """A metric's weight in a segment; its transform and direction are the stage's."""
+
+    weight: float
+
+
+class SegmentComponent(_Model):
+    weight: float
+    metrics: dict[str, SegmentMetric]
+
+
+class Segment(_Model):
+    """Own weights (and optionally an own probability mapping) for the rows of a stage whose
+    ``segment`` column names this segment: the same components and metrics as the stage."""
+
+    components: dict[str, SegmentComponent]
+    probability: Probability | None = None
+    meaning: str | None = None
+
+
 class Stage(_Model):
     components: dict[str, Component]
     probability: Probability | None = None
     meaning: str | None = None
+    segments: dict[str, Segment] | None = None
 
     @property
     def metric_names(self) -> list[str]:
@@ -124,6 +145,18 @@ class Stage(_Model):
             if metric in comp.metrics:
                 return cname
         raise KeyError(metric)
+
+    def with_segment(self, name: str) -> "Stage":
+        """The stage with segment ``name``'s weights (and probability mapping, when it has
+        one): what scores that segment's rows. Transforms and directions stay the stage's."""
+        seg = self.segments[name]
+        comps = {c: comp.model_copy(update={
+            "weight": seg.components[c].weight,
+            "metrics": {m: spec.model_copy(update={"weight": seg.components[c].metrics[m].weight})
+                        for m, spec in comp.metrics.items()}})
+            for c, comp in self.components.items()}
+        return self.model_copy(update={"components": comps, "segments": None,
+                                       "probability": seg.probability or self.probability})
 
 
 class Bands(_Model):
@@ -293,13 +326,23 @@ class Config(_Model):
         return list(seen)
 
     def cells(self) -> list[Cell]:
-        """The groups of rows with their own weights, in config order (today: one per stage)."""
-        return [Cell(stage) for stage in self.stages]
+        """The groups of rows with their own weights, in config order: each stage, followed
+        by its segments."""
+        return [cell for stage, st in self.stages.items()
+                for cell in [Cell(stage)] + [Cell(stage, seg) for seg in st.segments or {}]]
+
+    @property
+    def has_segments(self) -> bool:
+        """Does some stage declare segment weights (rows then need a ``segment`` column)?"""
+        return any(st.segments for st in self.stages.values())
 
     def weights_of(self, cell: Cell | str) -> Stage:
-        """The components, metrics and weights that score ``cell`` (a Cell or its key)."""
-        stage = cell.stage if isinstance(cell, Cell) else str(cell)
-        return self.stages[stage]
+        """The components, metrics and weights that score ``cell`` (a Cell or its key): a
+        segment's weights with its stage's transforms."""
+        if not isinstance(cell, Cell):
+            cell = Cell.from_key(str(cell))
+        stage = self.stages[cell.stage]
+        return stage if cell.segment is None else stage.with_segment(cell.segment)
 
     def metric_specs(self, name: str) -> list[tuple[str, str, Metric]]:
         """Every (stage, component, spec) in which the metric ``name`` appears."""
@@ -462,6 +505,7 @@ def _semantic_problems(cfg: Config) -> list[tuple[str, str]]:
             p = stage.probability
             if not (math.isfinite(p.intercept) and math.isfinite(p.slope)):
                 problems.append((f"{spath}.probability", "intercept and slope must be finite"))
+        _segment_problems(sname, stage, problems)
     # One column feeds every stage that uses it, so its reading must agree.
     for mname in cfg.metric_names:
         specs = cfg.metric_specs(mname)
@@ -470,6 +514,45 @@ def _semantic_problems(cfg: Config) -> list[tuple[str, str]]:
             problems.append((f"stages.{s}.components.{c}.metrics.{mname}.per_seat",
                              "per_seat must be the same in every stage that uses this metric"))
     return problems
+
+
+def _segment_problems(sname: str, stage: Stage, problems: list[tuple[str, str]]) -> None:
+    """A segment has exactly its stage's components and metrics, weights summing to 1, and
+    a name that can be part of a cell key."""
+    if SEPARATOR in sname:
+        problems.append((f"stages.{sname}", f"a stage name may not contain {SEPARATOR!r} "
+                                            "(it separates stage and segment in cell keys)"))
+    for gname, seg in (stage.segments or {}).items():
+        gpath = f"stages.{sname}.segments.{gname}"
+        if SEPARATOR in gname or not gname.strip():
+            problems.append((gpath, f"a segment name must be non-empty text without "
+                                    f"{SEPARATOR!r}"))
+        if not _same_names(f"{gpath}.components", seg.components, stage.components,
+                           "components", f"stage '{sname}'", problems):
+            continue
+        _check_weights(f"{gpath}.components", seg.components, "segment", problems)
+        for cname, comp in seg.components.items():
+            mpath = f"{gpath}.components.{cname}.metrics"
+            if _same_names(mpath, comp.metrics, stage.components[cname].metrics, "metrics",
+                           f"component '{cname}' of stage '{sname}'", problems):
+                _check_weights(mpath, comp.metrics, "component", problems)
+        if seg.probability is not None and not (math.isfinite(seg.probability.intercept)
+                                                and math.isfinite(seg.probability.slope)):
+            problems.append((f"{gpath}.probability", "intercept and slope must be finite"))
+
+
+def _same_names(path: str, mine: Mapping[str, Any], theirs: Mapping[str, Any], what: str,
+                owner: str, problems: list[tuple[str, str]]) -> bool:
+    missing = [n for n in theirs if n not in mine]
+    extra = [n for n in mine if n not in theirs]
+    if missing or extra:
+        said = "; ".join(part for part in (
+            missing and f"missing {', '.join(missing)}",
+            extra and f"not in the stage: {', '.join(extra)}") if part)
+        problems.append((path, f"a segment has the same {what} as {owner} ({said}); "
+                               "transforms and directions are the stage's, only weights differ"))
+        return False
+    return True
 
 
 # ------------------------------------------------------------------- loading
@@ -507,9 +590,10 @@ PERCENT_HINT = ("weights typed as percentages? rescale them to sum to 1 with "
 
 def _scaled(cfg: Config) -> bool:
     """Do the weights of some stage or component sum to well over 1 (``weight: 35``)?"""
-    groups = [stage.components for stage in cfg.stages.values()]
-    groups += [comp.metrics for stage in cfg.stages.values()
-               for comp in stage.components.values()]
+    levels = [stage for stage in cfg.stages.values()]
+    levels += [seg for stage in cfg.stages.values() for seg in (stage.segments or {}).values()]
+    groups = [level.components for level in levels]
+    groups += [comp.metrics for level in levels for comp in level.components.values()]
     return any(math.fsum(item.weight for item in group.values()) > 1.5 for group in groups)
 
 
@@ -552,12 +636,21 @@ def _normalized_mapping(data: Any, source: str | None) -> Any:
         for k, w in ws.items():
             items[k]["weight"] = w / total
 
+    levels = []
     for sname, stage in (data.get("stages") or {}).items():
-        comps = stage.get("components") if isinstance(stage, dict) else None
-        rescale(comps, f"stages.{sname}.components")
+        if not isinstance(stage, dict):
+            continue
+        levels.append((f"stages.{sname}", stage))
+        segments = stage.get("segments")
+        if isinstance(segments, dict):
+            levels += [(f"stages.{sname}.segments.{g}", seg) for g, seg in segments.items()
+                       if isinstance(seg, dict)]
+    for path, level in levels:
+        comps = level.get("components")
+        rescale(comps, f"{path}.components")
         for cname, comp in (comps or {}).items():
             if isinstance(comp, dict):
-                rescale(comp.get("metrics"), f"stages.{sname}.components.{cname}.metrics")
+                rescale(comp.get("metrics"), f"{path}.components.{cname}.metrics")
     return data
 
 

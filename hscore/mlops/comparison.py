@@ -111,8 +111,8 @@ def _risk(scored: pd.DataFrame, pooled: bool) -> np.ndarray:
 
 def compare_versions(configs: dict[str, Config], window: pd.DataFrame, *,
                      n_bootstrap: int = 200, seed: int = 0) -> pd.DataFrame:
-    """Score ``window`` with each config; per cell (today: per stage; ``Config.cells``) and
-    pooled (``all``): rows, events, AUC,
+    """Score ``window`` with each config; per cell (a stage, or a segment of one;
+    ``Config.cells``) and pooled (``all``, or ``book`` when a stage is named ``all``): rows, events, AUC,
     Brier and log-loss of each, and with two configs the paired account-bootstrap ΔAUC
     (first minus second) with its 95% CI. Rows that either config leaves unscored are left
     out for both, so every figure is on the same rows. Each row's bootstrap advances the
@@ -136,6 +136,7 @@ def compare_versions(configs: dict[str, Config], window: pd.DataFrame, *,
     """
     from hscore.calibration.design import labels
     from hscore.calibration.evaluation import auc, bootstrap_auc, brier, log_loss
+    from hscore.calibration.quality import BOOK, POOLED
     from hscore.scoring.scorer import HealthScorer
 
     y_all = labels(window)
@@ -152,12 +153,14 @@ def compare_versions(configs: dict[str, Config], window: pd.DataFrame, *,
              + list(dict.fromkeys(cell_of[ok])))
     cells = [k for k in dict.fromkeys(order) if k in present]
     names = list(configs)
-    keys = cells + (["all"] if len(cells) > 1 else [])
+    # The pooled rows' key is "all" unless a cell is named so (one stage "all" with segments).
+    pooled_key = BOOK if POOLED in cells else POOLED
+    keys = cells + ([pooled_key] if len(cells) > 1 else [])
     steps = progress.current().steps(f"bootstrap ({n_bootstrap} resamples per stage)",
                                      len(keys) if n_bootstrap and len(names) == 2 else 0)
     rows = []
     for key in keys:
-        pooled = key == "all"
+        pooled = key == pooled_key
         mask = ok if pooled else ok & (cell_of == key)
         y = y_all[mask]
         row: dict[str, object] = {"stage": key, "rows": int(mask.sum()),

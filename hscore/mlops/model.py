@@ -13,13 +13,15 @@ import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from hscore.errors import HScoreError
 from hscore.mlops.store import safe_key
 
-__all__ = ["MODEL_NAME", "PYFUNC_CODE", "pyfunc_output", "input_example", "signature",
-           "register", "without_mlflow_hints", "model_name_for", "check_model_name"]
+__all__ = ["MODEL_NAME", "PYFUNC_CODE", "TOP_REASONS", "pyfunc_output", "reasons",
+           "input_example", "input_schema", "model_input", "signature", "save", "register",
+           "without_mlflow_hints", "model_name_for", "check_model_name"]
 
 #: The registered model of the shipped lifecycle config (and of configs calibrated from it).
 MODEL_NAME = "customer-health-score"
@@ -32,9 +34,13 @@ _CALIBRATED = re.compile(r"(?:-calibrated)+$")
 _UNSAFE = re.compile(r"[^0-9A-Za-z_.-]+")
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 
-#: Input columns typed by the example in the signature; every other column is numeric.
-_TYPED_INPUTS = ("account_id", "snapshot_date", "stage", "segment")
-_REQUIRED_INPUTS = {"account_id", "snapshot_date", "stage", "seats"}
+#: Input columns that hold text; ``snapshot_date`` is a datetime, seats a whole number, every
+#: metric a double.
+_TEXT_INPUTS = ("account_id", "stage", "segment")
+#: The pyfunc's one parameter: how many reasons to give per row (0: no ``reasons`` column).
+TOP_REASONS = "top_reasons"
+#: Above this, a whole number has no exact double.
+_EXACT_DOUBLE = 2**53
 
 
 def model_name_for(config_name: str) -> str:
@@ -99,8 +105,10 @@ def without_mlflow_hints():
         yield
 
 
-def pyfunc_output(scores: pd.DataFrame) -> pd.DataFrame:
-    """The scorer's frame with categoricals as plain strings (what MLflow schemas know).
+def pyfunc_output(scores: pd.DataFrame, config=None, top_reasons: int = 0) -> pd.DataFrame:
+    """The scorer's frame with categoricals as plain strings (what MLflow schemas know), and
+    with ``top_reasons`` > 0 a ``reasons`` column (:func:`reasons`; needs ``config``). The
+    other columns are ``scores``' own arrays, not copies.
 
     Examples
     --------
@@ -112,50 +120,203 @@ def pyfunc_output(scores: pd.DataFrame) -> pd.DataFrame:
     >>> out["band"].tolist(), str(out["band"].dtype)
     (['healthy', None], 'object')
     """
-    out = scores.copy()
+    # A shallow copy: the float columns are shared, not copied into one block again; the
+    # columns replaced below are replaced in the copy only.
+    out = scores.copy(deep=False)
     for col in ("stage", "band"):
         if col in out.columns:
-            out[col] = out[col].astype(object).where(out[col].notna(), None)
+            values = out[col]
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                # by the codes: a lookup per row (code -1, no value, picks the None at the end)
+                lookup = np.append(values.cat.categories.to_numpy(dtype=object), None)
+                out[col] = pd.Series(lookup[values.cat.codes.to_numpy()], index=out.index,
+                                     dtype=object)
+            else:
+                out[col] = values.astype(object).where(values.notna(), None)
+    if top_reasons:
+        out["reasons"] = reasons(scores, config, top_reasons)
     return out
 
 
-def input_example(frame: pd.DataFrame, per_stage: int = 2) -> pd.DataFrame:
-    """A few rows of each stage (so the example exercises every stage of the config).
+def reasons(scores: pd.DataFrame, config, top: int = 3) -> np.ndarray:
+    """Per row, the ``top`` components that cost the score the most points, worst first:
+    ``"support 12, usage 48"`` (each with its score out of 100); ``""`` for a row without a
+    score or with every component at 100 (not None: MLflow's Spark UDF would turn it into
+    the text ``"None"``).
 
-    Whole-number columns (seats, counts) become float64: a later frame may miss values
-    in them, and an integer example would suggest they cannot be missing.
+    A component's points lost are what the score would gain were the component at 100:
+    its contribution (the sum of its metrics' ``contribution_*``) is its share of the score
+    times its score, so the loss is ``contribution * (100 - score) / score``: read from the
+    scorer's output, it follows whatever weights and missing-value rule scored the row.
+    Components at 0 (no contribution to read a share from) split the share the others
+    leave in proportion to their config weights.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from hscore import HealthScorer
+    >>> from hscore.mlops.model import reasons
+    >>> frame = pd.DataFrame({
+    ...     "account_id": ["acme"], "snapshot_date": ["2026-02-01"], "seats": [10],
+    ...     "days_since_last_meeting": [30], "content_engagements_90d": [5],
+    ...     "seat_utilization": [0.6], "active_days_30d": [120],
+    ...     "modules_adopted_share": [0.5], "key_features_used_share": [0.5],
+    ...     "milestones_on_time_share": [1.0], "days_in_current_stage": [60],
+    ...     "days_past_due": [0], "exec_contacts": [2], "days_since_exec_touch": [60],
+    ...     "user_nps": [20], "csat": [4], "advocacy_score": [5], "referrals_12m": [1]})
+    >>> reasons(HealthScorer("categories").score(frame), "categories", top=2)[0]
+    'adoption 50, engagement 54'
     """
+    from hscore.config import load_config
+    from hscore.errors import HScoreError
+
+    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+        raise HScoreError(f"top_reasons: must be a whole number >= 1 (0: no reasons), "
+                          f"got {top!r}")
+    config = load_config(config)
+    n = len(scores)
+    out = np.full(n, "", dtype=object)
+    stage_of = (np.zeros(n, dtype=np.int64) if config.single_stage
+                else pd.Categorical(scores["stage"], categories=list(config.stages)).codes)
+    has_score = scores["score"].notna().to_numpy()
+    for code, stage in enumerate(config.stages):
+        rows = np.flatnonzero((stage_of == code) & has_score)
+        if not len(rows):
+            continue
+        comps = list(config.weights_of(stage).components.items())
+        level = np.column_stack([scores[f"component_{c}"].to_numpy()[rows] for c, _ in comps])
+        points = np.column_stack([
+            sum(scores[f"contribution_{m}"].to_numpy()[rows] for m in comp.metrics)
+            for _, comp in comps])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(level > 0, points / level, 0.0)
+        # Components at 0 share what the others leave (shares add up to 1), in proportion
+        # to their weights in the config.
+        zero = level == 0
+        if zero.any():
+            weight = np.where(zero, [comp.weight for _, comp in comps], 0.0)
+            rest = np.clip(1.0 - share.sum(axis=1), 0.0, None)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                share = np.where(zero, (rest / weight.sum(axis=1))[:, None] * weight, share)
+        lost = share * (100.0 - level)
+        lost[~(lost > 0)] = -np.inf            # empty (NaN), perfect or weightless: no reason
+        worst = np.argsort(-lost, axis=1, kind="stable")[:, :top]
+        # The text, "name level", by numpy over the ranked cells only (no loop over rows).
+        # Component scores are 0-100: every label is one of a small table, made once.
+        table = np.array([[f"{c} {v}" for v in range(101)] for c, _ in comps], dtype=object)
+        shown = np.take_along_axis(level, worst, axis=1)
+        label = table[worst, np.round(np.nan_to_num(shown)).clip(0, 100).astype(np.intp)]
+        keep = np.take_along_axis(lost, worst, axis=1) > 0   # worst first: a prefix is kept
+        text = label[:, 0]
+        for t in range(1, worst.shape[1]):
+            text = np.where(keep[:, t], text + ", " + label[:, t], text)
+        text[~keep[:, 0]] = ""
+        out[rows] = text
+    return out
+
+
+def input_example(frame: pd.DataFrame, config, per_stage: int = 2) -> pd.DataFrame:
+    """A few rows of each stage (so the example exercises every stage of the config), in the
+    columns and types of :func:`input_schema`."""
     if "stage" in frame.columns:
         rows = frame.groupby("stage", sort=False, observed=True).head(per_stage)
     else:
         rows = frame.head(per_stage * 2)
-    rows = rows.reset_index(drop=True)
-    for col in rows.columns:
-        if col not in _TYPED_INPUTS and (pd.api.types.is_integer_dtype(rows[col])
-                                         or pd.api.types.is_bool_dtype(rows[col])):
-            rows[col] = rows[col].to_numpy(dtype="float64", na_value=float("nan"))
-    return rows
+    columns = [spec.name for spec in input_schema(config).inputs]
+    return model_input(rows[[c for c in columns if c in rows.columns]].reset_index(drop=True),
+                       config)
 
 
-def signature(example: pd.DataFrame, output: pd.DataFrame):
-    """Input and output schema. Only the identifying columns are required: a frame without,
-    say, the churn label or a metric still scores.
+def input_schema(config):
+    """The registered model's input columns, typed: ``account_id``, ``stage`` and ``segment``
+    strings, ``snapshot_date`` a datetime, ``seats`` a long, every metric a double.
 
-    The identifying columns are typed like the example. The numeric columns (metrics,
-    seats) accept any type: MLflow's ``double`` refuses ``int64`` and nullable
-    ``Int64`` columns and ``long`` refuses missing values, while the scorer reads all of
-    these (and names the column of a bad value itself), so the registered model accepts
-    every frame :class:`~hscore.scoring.scorer.HealthScorer` accepts.
+    MLflow checks a frame against it before the model sees it; typed columns pass as
+    whole arrays (a column typed "any" is checked value by value, 50 times slower). Only
+    the identifying columns are required (and ``seats`` when a metric is per seat): a frame
+    without a metric still reaches the scorer, which names the missing column itself.
+    MLflow refuses ``int64`` where a double is declared and floats where a long is:
+    :func:`model_input` casts such frames first.
     """
+    from mlflow.types.schema import ColSpec, Schema
+
+    per_seat = any(spec.per_seat for m in config.metric_names
+                   for _, _, spec in config.metric_specs(m))
+    specs = [ColSpec("string", "account_id"), ColSpec("datetime", "snapshot_date"),
+             ColSpec("string", "stage", required=not config.single_stage),
+             ColSpec("string", "segment", required=False),
+             ColSpec("long", "seats", required=per_seat)]
+    specs += [ColSpec("double", m, required=False) for m in config.metric_names]
+    return Schema(specs)
+
+
+def model_input(frame: pd.DataFrame, config, date_format: str | None = None) -> pd.DataFrame:
+    """``frame`` with whole-number columns in the types the signature declares, so that
+    MLflow's check lets them through to the scorer, and text dates read by hscore's rule.
+
+    A text ``snapshot_date`` is read here as the scorer reads it: ISO 8601 unless
+    ``date_format`` is given, anything else an error naming the column. (Given text, MLflow's
+    own check would parse it with pandas' guess, ``01/02/2024`` as the 2nd of January,
+    before hscore sees it.)
+
+    Integer, boolean and nullable (``Int64``) metric columns become doubles (``<NA>``
+    becomes NaN); a float ``seats`` column of whole numbers becomes ``int64`` and a
+    nullable one without gaps plain ``int64``. Seats with a gap or a fraction stay as they
+    are (MLflow refuses them, naming ``seats``), and so does everything else (text in a
+    metric: the scorer's error). The frame is not modified.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from hscore.mlops.model import model_input
+    >>> frame = pd.DataFrame({"seats": [10.0, 12.0], "active_days_30d": [3, 0]})
+    >>> typed = model_input(frame, "lifecycle")
+    >>> str(typed["seats"].dtype), str(typed["active_days_30d"].dtype)
+    ('int64', 'float64')
+    """
+    from hscore.config import load_config
+    from hscore.errors import DataError
+    from hscore.scoring.dates import parse_dates
+
+    config = load_config(config)
+    out = frame.copy(deep=False)
+    if "snapshot_date" in out.columns and not pd.api.types.is_datetime64_any_dtype(
+            out["snapshot_date"]):
+        out["snapshot_date"] = parse_dates(out["snapshot_date"], date_format, frame=frame)
+    for name in config.metric_names:
+        if name not in out.columns:
+            continue
+        col = out[name]
+        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_integer_dtype(col):
+            if not pd.api.types.is_bool_dtype(col):
+                # compared as integers: as a double, 2**53 + 1 already is 2**53
+                big = (col.abs() > _EXACT_DOUBLE).to_numpy(dtype=bool, na_value=False)
+                if big.any():
+                    raise DataError(name, "whole numbers beyond 2**53, which a double cannot "
+                                          "hold exactly", int(big.sum()))
+            out[name] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    if "seats" in out.columns:
+        col = out["seats"]
+        if pd.api.types.is_float_dtype(col):
+            values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+            # A gap or a fraction stays: MLflow then refuses the column, naming it.
+            if np.isfinite(values).all() and (values == np.round(values)).all() \
+                    and (np.abs(values) <= _EXACT_DOUBLE).all():
+                out["seats"] = values.astype(np.int64)
+        elif pd.api.types.is_integer_dtype(col) and not col.isna().any():
+            out["seats"] = col.to_numpy(dtype=np.int64)
+    return out
+
+
+def signature(example: pd.DataFrame, output: pd.DataFrame, config=None):
+    """Input schema (:func:`input_schema`), output schema (the scorer's columns, and
+    ``reasons`` when asked) and the one parameter ``top_reasons`` (default 0)."""
     from mlflow.models import infer_signature
-    from mlflow.types.schema import AnyType, ColSpec, Schema
 
     with without_mlflow_hints():
-        sig = infer_signature(example, output)
-    sig.inputs = Schema([
-        ColSpec(spec.type if spec.name in _TYPED_INPUTS else AnyType(), spec.name,
-                required=spec.name in _REQUIRED_INPUTS)
-        for spec in sig.inputs.inputs])
+        sig = infer_signature(example, output, params={TOP_REASONS: 0})
+    if config is not None:
+        sig.inputs = input_schema(config)
     return sig
 
 
@@ -181,6 +342,31 @@ def _environment(values: dict[str, str]):
                 os.environ[k] = v
 
 
+def _pyfunc_args(config, config_file: Path, frame: pd.DataFrame) -> dict:
+    """What the registered model is made of: the code, the config, signature and example."""
+    from hscore import __version__
+    from hscore.scoring.scorer import HealthScorer
+
+    example = input_example(frame, config)
+    output = pyfunc_output(HealthScorer(config).score(example), config, top_reasons=3)
+    return dict(python_model=str(PYFUNC_CODE), artifacts={"config": str(config_file)},
+                signature=signature(example, output, config), input_example=example,
+                # hscore is the model's code; pinning it (not inferring) keeps logging fast.
+                pip_requirements=[f"hscore=={__version__}", "numpy", "pandas", "pyyaml",
+                                  "pydantic"])
+
+
+def save(config, config_file: Path, frame: pd.DataFrame, path: Path) -> Path:
+    """Save the pyfunc model :func:`register` would log to the folder ``path`` (no run, no
+    registry): for ``mlflow.pyfunc.load_model(path)`` or ``spark_udf(spark, path)``.
+    ``config_file`` is ``config`` saved; ``frame`` gives the input example."""
+    import mlflow
+
+    with without_mlflow_hints(), _environment(_LOGGING_ENV):
+        mlflow.pyfunc.save_model(str(path), **_pyfunc_args(config, config_file, frame))
+    return Path(path)
+
+
 def register(client, config, config_file: Path, frame: pd.DataFrame, tags: dict[str, str],
              quality: pd.DataFrame | None = None, model_name: str | None = None
              ) -> tuple[str, str]:
@@ -190,31 +376,20 @@ def register(client, config, config_file: Path, frame: pd.DataFrame, tags: dict[
 
     ``config_file`` (``config`` saved) is the version's only artifact; ``frame`` gives the
     input example; ``quality`` (the calibration's holdout table) adds a tag
-    ``holdout_auc.<cell>`` per cell of the config, and ``holdout_auc.all`` pooled. Call
+    ``holdout_auc.<cell>`` per cell of the config, and ``holdout_auc.all`` pooled
+    (``holdout_auc.book`` when a stage is itself named ``all``). Call
     inside :func:`hscore.mlops.store.opened` with the lock held.
     """
     import mlflow
 
-    from hscore import __version__
-    from hscore.scoring.scorer import HealthScorer
-
     name = check_model_name(model_name) if model_name else model_name_for(config.name)
-    example = input_example(frame)
     with without_mlflow_hints(), _environment(_LOGGING_ENV):
-        info = mlflow.pyfunc.log_model(
-            name="health_score",
-            python_model=str(PYFUNC_CODE),
-            artifacts={"config": str(config_file)},
-            signature=signature(example, pyfunc_output(HealthScorer(config).score(example))),
-            input_example=example,
-            # hscore is the model's code; pinning it (not inferring) keeps logging fast.
-            pip_requirements=[f"hscore=={__version__}", "numpy", "pandas", "pyyaml",
-                              "pydantic"],
-        )
+        info = mlflow.pyfunc.log_model(name="health_score",
+                                       **_pyfunc_args(config, config_file, frame))
     tags = dict(tags)
     if quality is not None:
         auc = quality[quality["model"] == "calibrated"].set_index("stage")["auc"]
-        for key in dict.fromkeys([cell.key for cell in config.cells()] + ["all"]):
+        for key in dict.fromkeys([cell.key for cell in config.cells()] + ["all", "book"]):
             if key in auc.index and pd.notna(auc[key]):
                 tags[f"holdout_auc.{safe_key(key)}"] = f"{auc[key]:.4f}"
     # Registered here rather than by log_model: the tags go in with the version (one write

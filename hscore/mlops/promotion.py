@@ -283,6 +283,9 @@ def promote(version=None, *, model_name: str | None = None,
         if table.empty:
             raise HScoreError(f"snapshots: no row of the window ({source}) has a score under "
                               "both versions")
+        from hscore.mlops.drift import drift_notes      # PSI lines (hscore.monitoring)
+        notes += drift_notes(champion or challenger, configs.get("champion", chal_cfg),
+                             window, snapshots)
         decision = _decide(table.iloc[-1], challenger, champion, tolerance, force, source,
                            notes)
         dates = pd.to_datetime(window["snapshot_date"])

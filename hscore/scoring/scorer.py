@@ -35,7 +35,6 @@ Examples
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,9 +43,10 @@ import numpy as np
 import pandas as pd
 
 from hscore.config import Cell, Config, Metric, Stage, load_config
-from hscore.errors import HScoreError
+from hscore.scoring.segments import segment_cells, segments_used
 from hscore.scoring.snapshots import CheckedSnapshots, check_snapshots
 from hscore.scoring.transforms import Kernel, compile_subscore
+from hscore.workers import resolve_n_jobs
 
 __all__ = ["HealthScorer", "score", "StageSubscores", "BANDS"]
 
@@ -333,12 +333,12 @@ class HealthScorer:
 
     @staticmethod
     def _cells(checked: CheckedSnapshots) -> tuple[list[Cell], np.ndarray]:
-        """The cells of the checked rows and each row's code into them (today: its stage)."""
+        """The stages of the checked rows and each row's code into them."""
         return [Cell(stage) for stage in checked.stages], checked.stage_codes
 
     def subscores(self, frame_or_checked) -> dict[str, StageSubscores]:
-        """Per cell present in the data (key: ``Cell.key``, today the stage), the raw
-        sub-scores (before any missing-value rule)."""
+        """Per stage present in the data, the raw sub-scores (before any missing-value
+        rule). A stage's segments share its transforms, so this is per stage."""
         checked = (frame_or_checked if isinstance(frame_or_checked, CheckedSnapshots)
                    else self.check(frame_or_checked))
         out = {}
@@ -371,15 +371,7 @@ class HealthScorer:
                 "contributions": contributions, "too_thin": buf.thin}
 
     def _threads(self, n_blocks: int) -> int:
-        n_jobs = 1 if self.n_jobs is None else self.n_jobs
-        if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
-            raise HScoreError(f"n_jobs: must be a non-zero whole number of threads or None, "
-                              f"got {self.n_jobs!r}")
-        if n_jobs < 0:
-            cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                     else (os.cpu_count() or 1))
-            n_jobs = max(1, cores + 1 + int(n_jobs))
-        return max(1, min(int(n_jobs), n_blocks // 2))
+        return max(1, min(resolve_n_jobs(self.n_jobs), n_blocks // 2))
 
     # ----------------------------------------------------------------- score
     def score(self, frame: pd.DataFrame, *, trend: bool = True,
@@ -387,7 +379,10 @@ class HealthScorer:
         """Score every row of a snapshot frame.
 
         Returns one row per input row, in input order: ``account_id``,
-        ``snapshot_date``, ``stage``, ``score`` (0-100), ``band``
+        ``snapshot_date``, ``stage``, ``segment`` (when the frame has one),
+        ``segment_used`` (when the config has segment weights: the segment whose weights
+        scored the row, empty where the stage's did; see :mod:`hscore.scoring.segments`),
+        ``score`` (0-100), ``band``
         (healthy / neutral / at_risk), ``coverage``, ``churn_probability``
         (when the config carries a probability mapping), ``score_change`` and
         ``trend_alert`` (against the account's previous snapshot), ``reason``
@@ -418,7 +413,7 @@ class HealthScorer:
         col_of_comp = {c: len(head) + i for i, c in enumerate(components)}
         col_of_metric = {m: len(head) + len(components) + i for i, m in enumerate(metrics)}
 
-        cells, codes = self._cells(checked)
+        cells, codes = segment_cells(cfg, checked)   # a stage, or a segment of one
         weights = [cfg.weights_of(cell) for cell in cells]
         plans = [self._plans[cell.key] for cell in cells]
         # The output columns each cell writes (the others are empty on its rows).
@@ -510,6 +505,8 @@ class HealthScorer:
                     validate=False)}
         if "segment" in src.columns:
             data["segment"] = _object_column(src["segment"])
+        if cfg.has_segments:
+            data["segment_used"] = segments_used(cells, codes)
         data["score"] = score
         data["band"] = pd.Categorical.from_codes(band_codes, dtype=pd.CategoricalDtype(BANDS),
                                                  validate=False)

@@ -6,6 +6,8 @@
 - :mod:`hscore.synth.raw`: raw tables (accounts, users, events, touches, surveys,
   integrations, setup) whose built metrics follow a known churn truth (``make_raw_book``),
   for ``hscore build`` -> ``calibrate`` end to end;
+- :mod:`hscore.synth.segments`: a book whose enterprise and small accounts churn for
+  different reasons (``make_segmented_book``), for segment weights;
 - :mod:`hscore.synth.reference`: the metrics computed from raw tables with plain pandas
   (``reference_metrics``), the independent implementation the raw truth is drawn on.
 
@@ -23,9 +25,11 @@ from hscore.synth.history import (BASE_RATES, CRM_SAMPLE_ARGS, CRM_TRUE_WEIGHTS,
                                   _stage_of_tenure, make_cross_section, make_history,
                                   make_stage_sample, write_crm_sample, write_sample)
 from hscore.synth.raw import RawBook, make_raw_book
+from hscore.synth.segments import (SEGMENT_TRUE_WEIGHTS, SegmentedBook, make_segmented_book)
 from hscore.synth.reference import reference_metrics
 
 __all__ = ["History", "Truth", "make_history", "make_stage_sample", "make_cross_section",
            "write_sample", "write_crm_sample", "TRUE_WEIGHTS", "TRUE_STRENGTH", "BASE_RATES",
            "HORIZON_DAYS", "SAMPLE_ARGS", "CRM_TRUE_WEIGHTS", "CRM_SAMPLE_ARGS", "RawBook",
-           "make_raw_book", "reference_metrics"]
+           "make_raw_book", "reference_metrics", "SegmentedBook", "make_segmented_book",
+           "SEGMENT_TRUE_WEIGHTS"]
