@@ -22,6 +22,7 @@ REGISTRY = {
     "segments": "bench.segments",
     "pyfunc": "bench.pyfunc",
     "transforms": "bench.transforms",
+    "tracking": "bench.tracking",
 }
 
 

@@ -199,14 +199,16 @@ def _add_demo(sub) -> None:
     p.add_argument("--from-raw", action="store_true",
                    help="start from synthetic raw tables (accounts, events, touches, surveys, "
                         "...) and build the snapshots with `hscore build` first")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(run=_run_demo)
 
 
 def _run_demo(args) -> int:
     from hscore.demo import run_demo
 
-    return run_demo(accounts=args.accounts, months=args.months, seed=args.seed,
-                    out_dir=args.out_dir, from_raw=args.from_raw)
+    with _progress(args):
+        return run_demo(accounts=args.accounts, months=args.months, seed=args.seed,
+                        out_dir=args.out_dir, from_raw=args.from_raw)
 
 
 def _add_calibrate(sub) -> None:
@@ -246,6 +248,8 @@ def _add_calibrate(sub) -> None:
                    help="write the proposed bands into the config's bands (default: they are "
                         "only proposed, under provenance.proposed_bands)")
     p.add_argument("--no-track", action="store_true", help="do not log to MLflow")
+    _add_model_name(p, "register the version under this model (default: from the config's "
+                       "name without '-calibrated'; customer-health-score for lifecycle)")
     p.add_argument("--require-tracking", action="store_true",
                    help="exit 1 when the MLflow run cannot be logged (default: say so, exit 0; "
                         "the calibrated config is written to --out either way)")
@@ -261,6 +265,10 @@ def _share(text: str) -> float:
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"must be a share between 0 and 1, got {text!r}")
     return value
+
+
+def _add_model_name(p, help_text: str) -> None:
+    p.add_argument("--model-name", metavar="NAME", help=help_text)
 
 
 def _strengths(text: str) -> tuple[float, ...]:
@@ -281,6 +289,10 @@ def _run_calibrate(args) -> int:
     from hscore.config import save_config
 
     config = _config(args)
+    if args.model_name and not args.no_track:
+        from hscore.mlops.model import check_model_name
+
+        check_model_name(args.model_name)       # before the work, not after it
     frame = _snapshots(args)
     with warnings.catch_warnings(record=True) as caught, _progress(args), \
             _default_config_hint(args):
@@ -316,15 +328,17 @@ def _track(result, frame, args) -> int:
     import io
 
     from hscore.config import save_config
-    from hscore.mlops.model import MODEL_NAME
     from hscore.mlops.store import describe_store, quiet_mlflow, tracking_uri
     from hscore.mlops.tracking import log_calibration
 
     quiet_mlflow()
     chatter = io.StringIO()   # MLflow prints "Created version ..." on its own; we print ours
     try:
-        with contextlib.redirect_stderr(chatter):
-            info = log_calibration(result, frame=frame, snapshots_path=args.snapshots)
+        with _progress(args) as report, report.phase("track and register"), \
+                contextlib.redirect_stderr(chatter):
+            # the figures --plots wrote are the run's: logged as they are, not drawn again
+            info = log_calibration(result, frame=frame, snapshots_path=args.snapshots,
+                                   model_name=args.model_name, plots=args.plots)
     except Exception as err:  # noqa: BLE001 - any store failure: the written config stands
         why = " ".join(f"{type(err).__name__}: {err}".split())[:300]
         kind = "error" if args.require_tracking else "warning"
@@ -333,7 +347,7 @@ def _track(result, frame, args) -> int:
         return 1 if args.require_tracking else 0
     added = {"run_id": info.run_id}
     if info.model_version:
-        added["model"] = {"name": MODEL_NAME, "version": str(info.model_version),
+        added["model"] = {"name": info.model_name, "version": str(info.model_version),
                           "uri": info.model_uri}
     prov = result.config.provenance.extended(**added)
     save_config(result.config.replace(provenance=prov.to_dict()), args.out)
@@ -462,9 +476,11 @@ def _run_build(args) -> int:
 
 def _add_export(sub) -> None:
     p = sub.add_parser("export", help="write a registered version's config for production")
-    p.add_argument("--model", required=True,
-                   help="models:/customer-health-score@champion, models:/customer-health-score/3, "
-                        "a version number or a run id")
+    p.add_argument("--model",
+                   help="models:/NAME@champion, models:/NAME/3, a version number or a run id "
+                        "(default: @champion of --model-name, or of the store's only model)")
+    _add_model_name(p, "the registered model (one per book) that --model's version number "
+                       "or the default @champion belongs to")
     p.add_argument("--out", required=True, help="the YAML file to write (atomically)")
     p.set_defaults(run=_run_export, outputs=("out",))
 
@@ -474,7 +490,7 @@ def _run_export(args) -> int:
     from hscore.mlops.store import quiet_mlflow
 
     quiet_mlflow()
-    path = export_config(args.model, args.out)
+    path = export_config(args.model, args.out, model_name=args.model_name)
     print(describe_export(path))
     return 0
 
@@ -483,6 +499,7 @@ def _add_promote(sub) -> None:
     from hscore.mlops.promotion import DEFAULT_TOLERANCE
 
     p = sub.add_parser("promote", help="compare the challenger with the champion and promote")
+    _add_model_name(p, "the registered model (one per book; default: the store's only one)")
     p.add_argument("--version", help="the challenger's version number (default: @challenger)")
     p.add_argument("--force", action="store_true",
                    help="move @champion even when the challenger's AUC is worse")
@@ -495,6 +512,7 @@ def _add_promote(sub) -> None:
     p.add_argument("--bootstrap", type=_COUNT, default=200,
                    help="paired account-bootstrap resamples for the ΔAUC CI")
     p.add_argument("--seed", type=_SEED, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(run=_run_promote)
 
 
@@ -503,11 +521,13 @@ def _run_promote(args) -> int:
     from hscore.mlops.store import quiet_mlflow
 
     quiet_mlflow()
-    snapshots = args.snapshots
-    if snapshots is not None and args.date_format is not None:
-        snapshots = _snapshots(args)        # read here: promote() reads ISO dates only
-    result = promote(args.version, tolerance=args.tolerance, force=args.force,
-                     snapshots=snapshots, n_bootstrap=args.bootstrap, seed=args.seed)
+    # Read here, before any progress line: a bad file is then the command's only line on
+    # stderr (and promote() itself reads ISO dates only).
+    snapshots = _snapshots(args) if args.snapshots is not None else None
+    with _progress(args):
+        result = promote(args.version, model_name=args.model_name, tolerance=args.tolerance,
+                         force=args.force, snapshots=snapshots, snapshots_name=args.snapshots,
+                         n_bootstrap=args.bootstrap, seed=args.seed)
     print(result)
     return 0
 

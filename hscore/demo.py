@@ -6,6 +6,9 @@ score the latest month with the exported file, as production would.
 
 ``run_demo(from_raw=True)`` starts one step earlier: synthetic raw tables (accounts, users,
 events, touches, surveys, integrations, setup) -> ``hscore build`` -> the same loop.
+
+Each step is a phase of :mod:`hscore.progress` (on stderr under ``hscore demo``; ``--quiet``
+silences it), so a slow machine shows where the demo is.
 """
 
 from __future__ import annotations
@@ -60,41 +63,45 @@ def run_demo(accounts: int | None = None, months: int | None = None, seed: int =
     ``from_raw``: start from synthetic raw tables written to ``<out>/raw`` and build the
     snapshot table from them with :func:`hscore.build_snapshots`.
     """
-    from hscore import synth
+    from hscore import progress, synth
     from hscore.mlops import store, tracking
     from hscore.calibration.calibrator import calibrate
     from hscore.config import load_config
     from hscore.errors import print_warnings
     from hscore.mlops.export import describe_export, export_config
-    from hscore.mlops.model import MODEL_NAME
     from hscore.mlops.promotion import promote
     from hscore.report import at_risk_table, score_summary
     from hscore.scoring.scorer import HealthScorer
     from hscore.scoring.snapshots import read_snapshots, write_frame
 
     started = time.perf_counter()
+    report = progress.current()
     out = Path(out_dir) if out_dir else store.store_root() / "out" / "demo"
     out.mkdir(parents=True, exist_ok=True)
 
     if from_raw:
-        history = synth.make_raw_book(n_accounts=accounts or DEMO_ACCOUNTS,
-                                      months=months or DEMO_MONTHS, seed=seed)
-        tables = history.write(out / "raw")
-        snapshots = write_frame(_build(tables, history), out / "snapshots.csv")
+        with report.phase("synthetic raw tables"):
+            history = synth.make_raw_book(n_accounts=accounts or DEMO_ACCOUNTS,
+                                          months=months or DEMO_MONTHS, seed=seed)
+            tables = history.write(out / "raw")
+        with report.phase("build snapshots"):
+            snapshots = write_frame(_build(tables, history), out / "snapshots.csv")
     else:
-        history = synth.make_history(n_accounts=accounts or DEMO_ACCOUNTS,
-                                     months=months or DEMO_MONTHS, seed=seed)
-        snapshots = write_frame(history.frame, out / "snapshots.csv")
+        with report.phase("synthetic history"):
+            history = synth.make_history(n_accounts=accounts or DEMO_ACCOUNTS,
+                                         months=months or DEMO_MONTHS, seed=seed)
+            snapshots = write_frame(history.frame, out / "snapshots.csv")
     frame = read_snapshots(snapshots)
     _print("1. synthetic raw tables -> hscore build" if from_raw else "1. synthetic history",
            f"{history!r}\nwritten to {snapshots}")
 
     defaults = load_config("lifecycle")
-    scores = HealthScorer(defaults).score(frame)
+    with report.phase("score with the defaults"):
+        scores = HealthScorer(defaults).score(frame)
     summary = score_summary(scores).join(_default_auc(frame, scores).round(3))
     _print("2. scored with the documented defaults (lifecycle, seed 000)", summary.to_string())
 
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, report.phase("calibrate"):
         warnings.simplefilter("always")
         result = calibrate(frame, defaults, horizon_days=history.horizon_days,
                            n_bootstrap=n_bootstrap, seed=seed)
@@ -109,20 +116,23 @@ def run_demo(accounts: int | None = None, months: int | None = None, seed: int =
     store.quiet_mlflow()
     # MLflow prints "Successfully registered model ..." / "Created version ..." itself (not
     # through logging); step 4 says the same in one line.
-    with contextlib.redirect_stderr(io.StringIO()):
+    with report.phase("track and register"), contextlib.redirect_stderr(io.StringIO()):
         info = tracking.log_calibration(result, frame=frame, snapshots_path=snapshots)
     _print("4. tracked and registered", str(info))
 
-    decision = promote()
+    with report.phase("promote"):
+        decision = promote(model_name=info.model_name)
     _print("5. challenger vs champion", str(decision))
 
-    exported = export_config(f"models:/{MODEL_NAME}@champion", out / "champion.yaml")
+    with report.phase("export"):
+        exported = export_config(f"models:/{info.model_name}@champion", out / "champion.yaml")
     _print("6. exported the champion's config for production", describe_export(exported))
 
     latest_day = frame["snapshot_date"].max()
     latest = frame[frame["snapshot_date"] == latest_day].reset_index(drop=True)
     production = HealthScorer(load_config(exported))
-    latest_scores = production.score(latest, trend=False)
+    with report.phase("score the latest month"):
+        latest_scores = production.score(latest, trend=False)
     write_frame(latest_scores, out / "latest_scores.csv")
     table = at_risk_table(production, latest, latest_scores, top=3, limit=10)
     n_risk = int((latest_scores["band"] == "at_risk").sum())

@@ -237,10 +237,13 @@ def test_quarterly_recalibration_runs(book, venv_kernel, initialized_store):
     import mlflow
     from mlflow import MlflowClient
 
-    from hscore.mlops.model import MODEL_NAME
+    from hscore.mlops.model import MODEL_NAME, model_name_for
 
     params = BOOKS[book]
     config, frame = _book(params)
+    # one registered model per book: the lifecycle book's is customer-health-score
+    assert (model_name_for(config.name) == MODEL_NAME) == (book != "crm")
+    MODEL_NAME = model_name_for(config.name)  # noqa: N806
     before = sorted(p.name for p in NOTEBOOKS.iterdir())
     nb = _run("quarterly_recalibration.ipynb", venv_kernel, {**params, **FAST})
     _assert_clean_run(nb, images=4, before=before)    # weights, calibration, ROC, compare

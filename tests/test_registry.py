@@ -167,7 +167,7 @@ def test_the_promotion_result_is_frozen_and_shows_itself(client, capsys):
     shown.loc[:, "auc_challenger"] = 0.0              # the caller's copy, not the result
     assert (result.summary()["auc_challenger"] > 0).all()
     text = str(result)
-    head = "challenger v2 vs champion v1 on the snapshots from "
+    head = f"{NAME}: challenger v2 vs champion v1 on the snapshots from "
     assert text.startswith(head) and f"({result.source})" in text.splitlines()[0]
     assert "decision: promoted -> @champion is v2 (tolerance 1 AUC)" in text
     assert "delta_auc" in text and "brier" not in text          # AUC figures in the text

@@ -278,6 +278,9 @@ def test_registered_model_is_code_with_the_config_as_only_artifact(client, track
     assert not list(local.rglob("*.pkl"))
     assert mlmodel["signature"]["inputs"] and mlmodel["signature"]["outputs"]
     assert (local / "input_example.json").is_file()
+    # `make test` runs from the checkout, a uv project: MLflow would copy its lock and
+    # pyproject into every version unless told not to.
+    assert not {"uv.lock", "pyproject.toml", ".python-version"} & {p.name for p in local.iterdir()}
 
 
 def test_register_false_logs_the_run_only(client, registered_template, book):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from hscore import progress
 from hscore.calibration.split import Holdout
 from hscore.config import Config
 from hscore.errors import HScoreError
@@ -34,12 +35,14 @@ def _holdout(version, cfg: Config) -> Holdout:
     return holdout
 
 
-def comparison_window(version, cfg: Config | None = None, snapshots=None
+def comparison_window(version, cfg: Config | None = None, snapshots=None,
+                      snapshots_name: str | None = None
                       ) -> tuple[pd.DataFrame, pd.Timestamp, str]:
     """The rows promotion scores: ``(frame, holdout_from, source)``.
 
     The version's calibration run's ``holdout/snapshots.parquet``, or, with ``snapshots``
-    (a path or frame), that data's labelled rows on or after the version's holdout start.
+    (a path or frame), that data's labelled rows on or after the version's holdout start;
+    ``snapshots_name`` says where a frame came from (the ``source``).
 
     Raises
     ------
@@ -63,7 +66,8 @@ def comparison_window(version, cfg: Config | None = None, snapshots=None
     start = holdout.start
     if snapshots is not None:
         frame = snapshots if isinstance(snapshots, pd.DataFrame) else read_snapshots(snapshots)
-        source = "(frame)" if isinstance(snapshots, pd.DataFrame) else str(snapshots)
+        source = snapshots_name or ("(frame)" if isinstance(snapshots, pd.DataFrame)
+                                    else str(snapshots))
         window = holdout_rows(frame, holdout)
     else:
         if not version.run_id:
@@ -111,7 +115,8 @@ def compare_versions(configs: dict[str, Config], window: pd.DataFrame, *,
     ``Config.cells``) and pooled (``all``, or ``book`` when a stage is named ``all``): rows, events, AUC,
     Brier and log-loss of each, and with two configs the paired account-bootstrap ΔAUC
     (first minus second) with its 95% CI. Rows that either config leaves unscored are left
-    out for both, so every figure is on the same rows.
+    out for both, so every figure is on the same rows. Each row's bootstrap advances the
+    counted step ``bootstrap`` of the progress reporter (:mod:`hscore.progress`).
 
     Examples
     --------
@@ -148,10 +153,13 @@ def compare_versions(configs: dict[str, Config], window: pd.DataFrame, *,
              + list(dict.fromkeys(cell_of[ok])))
     cells = [k for k in dict.fromkeys(order) if k in present]
     names = list(configs)
-    rows = []
     # The pooled rows' key is "all" unless a cell is named so (one stage "all" with segments).
     pooled_key = BOOK if POOLED in cells else POOLED
-    for key in cells + ([pooled_key] if len(cells) > 1 else []):
+    keys = cells + ([pooled_key] if len(cells) > 1 else [])
+    steps = progress.current().steps(f"bootstrap ({n_bootstrap} resamples per stage)",
+                                     len(keys) if n_bootstrap and len(names) == 2 else 0)
+    rows = []
+    for key in keys:
         pooled = key == pooled_key
         mask = ok if pooled else ok & (cell_of == key)
         y = y_all[mask]
@@ -167,6 +175,7 @@ def compare_versions(configs: dict[str, Config], window: pd.DataFrame, *,
             if n_bootstrap and 0 < y.sum() < len(y):
                 boot = bootstrap_auc(y, [risks[a], risks[b]], groups[mask], n_bootstrap, seed)
                 lo, hi = np.nanquantile(boot[:, 0] - boot[:, 1], [0.025, 0.975])
+            steps.advance()
             row["delta_auc_low"], row["delta_auc_high"] = lo, hi
         for k, s in scored.items():
             p = (s.loc[mask, "churn_probability"].to_numpy(dtype=float)

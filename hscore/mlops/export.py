@@ -41,17 +41,21 @@ def write_atomic(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, text)
 
 
-def export_config(model_uri, out: str | os.PathLike) -> Path:
+def export_config(model_uri, out: str | os.PathLike, *, model_name: str | None = None) -> Path:
     """Write the config of a registered version (or a calibration run) to ``out`` with provenance.
 
     Parameters
     ----------
-    model_uri : str or int
+    model_uri : str, int or None
         ``models:/customer-health-score@champion``, ``models:/customer-health-score/3``,
         a version number (``3``) or a calibration run id (its newest registered version, or
-        the config the run logged when it registered none).
+        the config the run logged when it registered none); None: ``@champion`` of
+        ``model_name``.
     out : path
         The YAML file to write (atomically).
+    model_name : str, optional
+        The registered model (one per book) of a version number or of the default
+        ``@champion``; default the store's only model (with several, an error lists them).
 
     Returns
     -------
@@ -61,13 +65,16 @@ def export_config(model_uri, out: str | os.PathLike) -> Path:
     Raises
     ------
     HScoreError
-        Unknown model, alias, version or run, no store or a damaged one (the CLI prints it
-        as one ``error:`` line).
+        Unknown model, alias, version or run, several models and no ``model_name``, no
+        store or a damaged one (the CLI prints it as one ``error:`` line).
     """
-    from hscore.mlops.registry import resolve_model, run_config, version_config
-    from hscore.mlops.store import tracking_uri
+    from hscore.mlops.registry import model_name_in, resolve_model, run_config, version_config
+    from hscore.mlops.store import opened, tracking_uri
 
-    version, run_id = resolve_model(model_uri)
+    if model_uri is None:
+        with opened() as client:
+            model_uri = f"models:/{model_name_in(client, model_name)}@champion"
+    version, run_id = resolve_model(model_uri, model_name)
     cfg = version_config(version) if version is not None else run_config(run_id)
     added = {"run_id": run_id}
     if version is not None:

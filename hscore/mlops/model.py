@@ -8,19 +8,30 @@ gives it a typed signature and an input example, and registers a version with th
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from hscore.errors import HScoreError
 from hscore.mlops.store import safe_key
 
 __all__ = ["MODEL_NAME", "PYFUNC_CODE", "TOP_REASONS", "pyfunc_output", "reasons",
            "input_example", "input_schema", "model_input", "signature", "save", "register",
-           "without_mlflow_hints"]
+           "without_mlflow_hints", "model_name_for", "check_model_name"]
 
+#: The registered model of the shipped lifecycle config (and of configs calibrated from it).
 MODEL_NAME = "customer-health-score"
+#: Config names whose book is registered as :data:`MODEL_NAME` (the shipped lifecycle config).
+_SHIPPED_BOOKS = {"lifecycle-default": MODEL_NAME}
+# Calibration names its output "<input name>-calibrated"; a recalibration adds another.
+_CALIBRATED = re.compile(r"(?:-calibrated)+$")
+# MLflow refuses "/" and ":" in a name; "@" would split models:/NAME@ALIAS; spaces and the
+# rest make URIs that need quoting. What is left is safe everywhere a name goes.
+_UNSAFE = re.compile(r"[^0-9A-Za-z_.-]+")
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 
 #: Input columns that hold text; ``snapshot_date`` is a datetime, seats a whole number, every
@@ -30,6 +41,56 @@ _TEXT_INPUTS = ("account_id", "stage", "segment")
 TOP_REASONS = "top_reasons"
 #: Above this, a whole number has no exact double.
 _EXACT_DOUBLE = 2**53
+
+
+def model_name_for(config_name: str) -> str:
+    """The registered model a config's calibrations land on: one model per book.
+
+    The config's ``name`` without the ``-calibrated`` suffixes calibration adds (so
+    recalibrating a calibrated or exported config lands on the same model), with every
+    character other than letters, digits, ``_``, ``.`` and ``-`` turned into ``-``. The
+    shipped lifecycle config's book is :data:`MODEL_NAME`.
+
+    Examples
+    --------
+    >>> from hscore.mlops.model import model_name_for
+    >>> model_name_for("lifecycle-default-calibrated")
+    'customer-health-score'
+    >>> model_name_for("crm-export-calibrated-calibrated")
+    'crm-export'
+    >>> model_name_for("Acme CRM: EMEA/2025")
+    'Acme-CRM-EMEA-2025'
+    """
+    base = _CALIBRATED.sub("", str(config_name).strip())
+    if base in _SHIPPED_BOOKS:
+        return _SHIPPED_BOOKS[base]
+    name = _UNSAFE.sub("-", base).strip("-._")
+    if not name:
+        raise HScoreError(f"name: the config name {config_name!r} leaves no usable registered "
+                          "model name; pass --model-name NAME")
+    return name
+
+
+def check_model_name(name: str) -> str:
+    """``name`` if it can name a registered model (letters, digits, ``_``, ``.``, ``-``),
+    else an :class:`~hscore.errors.HScoreError` naming ``--model-name``.
+
+    Examples
+    --------
+    >>> from hscore.mlops.model import check_model_name
+    >>> check_model_name("emea-book")
+    'emea-book'
+    >>> check_model_name("emea/book")
+    Traceback (most recent call last):
+    ...
+    hscore.errors.HScoreError: --model-name: 'emea/book' is not a registered model name; use letters, digits, '_', '.' and '-' (e.g. 'emea-book')
+    """
+    text = str(name).strip()
+    if text and not _UNSAFE.search(text) and text.strip("._"):
+        return text
+    hint = _UNSAFE.sub("-", text).strip("-._")
+    raise HScoreError(f"--model-name: {name!r} is not a registered model name; use letters, "
+                      "digits, '_', '.' and '-'" + (f" (e.g. {hint!r})" if hint else ""))
 
 
 @contextlib.contextmanager
@@ -259,6 +320,28 @@ def signature(example: pd.DataFrame, output: pd.DataFrame, config=None):
     return sig
 
 
+#: Set while the pyfunc is logged. The model is hscore's code and its config; its requirements
+#: are pinned below. MLflow would otherwise copy the working directory's uv.lock and
+#: pyproject.toml into every version (MLFLOW_LOG_UV_FILES) and run `uv export` on them
+#: (MLFLOW_UV_AUTO_DETECT) when hscore is run from a uv project, such as its own checkout.
+_LOGGING_ENV = {"MLFLOW_LOG_UV_FILES": "false", "MLFLOW_UV_AUTO_DETECT": "false"}
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]):
+    """``os.environ`` with ``values`` for the block, restored after it."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _pyfunc_args(config, config_file: Path, frame: pd.DataFrame) -> dict:
     """What the registered model is made of: the code, the config, signature and example."""
     from hscore import __version__
@@ -279,15 +362,17 @@ def save(config, config_file: Path, frame: pd.DataFrame, path: Path) -> Path:
     ``config_file`` is ``config`` saved; ``frame`` gives the input example."""
     import mlflow
 
-    with without_mlflow_hints():
+    with without_mlflow_hints(), _environment(_LOGGING_ENV):
         mlflow.pyfunc.save_model(str(path), **_pyfunc_args(config, config_file, frame))
     return Path(path)
 
 
 def register(client, config, config_file: Path, frame: pd.DataFrame, tags: dict[str, str],
-             quality: pd.DataFrame | None = None) -> str:
+             quality: pd.DataFrame | None = None, model_name: str | None = None
+             ) -> tuple[str, str]:
     """Log the pyfunc of ``config`` into the active run, register it as a new version of
-    :data:`MODEL_NAME`, move ``challenger`` to it and tag it; returns the version.
+    ``model_name`` (default :func:`model_name_for` the config's name) with ``tags``, and move
+    ``challenger`` to it; returns ``(version, logged model id)``.
 
     ``config_file`` (``config`` saved) is the version's only artifact; ``frame`` gives the
     input example; ``quality`` (the calibration's holdout table) adds a tag
@@ -297,17 +382,18 @@ def register(client, config, config_file: Path, frame: pd.DataFrame, tags: dict[
     """
     import mlflow
 
-    with without_mlflow_hints():
-        info = mlflow.pyfunc.log_model(name="health_score", registered_model_name=MODEL_NAME,
+    name = check_model_name(model_name) if model_name else model_name_for(config.name)
+    with without_mlflow_hints(), _environment(_LOGGING_ENV):
+        info = mlflow.pyfunc.log_model(name="health_score",
                                        **_pyfunc_args(config, config_file, frame))
-    version = str(info.registered_model_version)
-    client.set_registered_model_alias(MODEL_NAME, "challenger", version)
     tags = dict(tags)
     if quality is not None:
         auc = quality[quality["model"] == "calibrated"].set_index("stage")["auc"]
         for key in dict.fromkeys([cell.key for cell in config.cells()] + ["all", "book"]):
             if key in auc.index and pd.notna(auc[key]):
                 tags[f"holdout_auc.{safe_key(key)}"] = f"{auc[key]:.4f}"
-    for k, v in tags.items():
-        client.set_model_version_tag(MODEL_NAME, version, k, v)
-    return version
+    # Registered here rather than by log_model: the tags go in with the version (one write
+    # instead of one per tag, each of which reads the model back first).
+    version = str(mlflow.register_model(info.model_uri, name, tags=tags).version)
+    client.set_registered_model_alias(name, "challenger", version)
+    return version, info.model_id

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from hscore import progress
 from hscore.calibration.evaluation import with_single_threaded_blas
 from hscore.config import Config
 from hscore.display import ResultDisplay, Section
 from hscore.errors import DataError, HScoreError
 from hscore.mlops import store
 from hscore.mlops.comparison import compare_versions, comparison_window
-from hscore.mlops.model import MODEL_NAME
-from hscore.mlops.registry import by_alias, resolve_version, version_config
+from hscore.mlops.registry import by_alias, model_name_in, resolve_version, version_config
 
 __all__ = ["promote", "PromotionResult", "DEFAULT_TOLERANCE", "DECISIONS"]
 
@@ -54,6 +54,8 @@ class PromotionResult(ResultDisplay):
     tolerance : float
     notes : tuple of str
         What the analyst should know about the decision.
+    model_name : str or None
+        The registered model (the book) both versions belong to.
 
     Examples
     --------
@@ -73,6 +75,7 @@ class PromotionResult(ResultDisplay):
     source: str
     tolerance: float
     notes: tuple[str, ...] = ()
+    model_name: str | None = None
 
     @property
     def promoted(self) -> bool:
@@ -95,7 +98,8 @@ class PromotionResult(ResultDisplay):
 
     def _header(self) -> str:
         champ = f"v{self.champion}" if self.champion else "(none)"
-        return (f"challenger v{self.challenger} vs champion {champ} on the snapshots from "
+        book = f"{self.model_name}: " if self.model_name else ""
+        return (f"{book}challenger v{self.challenger} vs champion {champ} on the snapshots from "
                 f"{self.window[0]} to {self.window[1]} ({self.source})")
 
     def _sections(self) -> list[Section]:
@@ -112,11 +116,58 @@ class PromotionResult(ResultDisplay):
                 f"decision={self.decision!r})")
 
 
+def _layout(cfg: Config) -> dict[str, dict[str, tuple[str, ...]]]:
+    """What a config scores: stage -> component -> metric names."""
+    return {stage: {comp: tuple(c.metrics) for comp, c in s.components.items()}
+            for stage, s in cfg.stages.items()}
+
+
+def _names(items, limit: int = 6) -> str:
+    items = list(items)
+    shown = ", ".join(items[:limit])
+    return "{" + shown + (f", ... {len(items) - limit} more" if len(items) > limit else "") + "}"
+
+
+def _same_layout(challenger, chal_cfg: Config, champion, champ_cfg: Config) -> None:
+    """Refuse to compare versions that score different things: the window has the metrics of
+    one of them only, and the champion's place belongs to a model of the same book."""
+    a, b = _layout(chal_cfg), _layout(champ_cfg)
+    if a == b:
+        return
+    if set(a) != set(b):
+        what = (f"stages {_names(a)} with metrics {_names(_metrics(a))}; the champion "
+                f"v{champion.version} scores stages {_names(b)} with metrics "
+                f"{_names(_metrics(b))}")
+    else:
+        diff = [s for s in a if a[s] != b[s]]
+        only_a = [m for m in _metrics(a, diff) if m not in set(_metrics(b, diff))]
+        only_b = [m for m in _metrics(b, diff) if m not in set(_metrics(a, diff))]
+        if only_a or only_b:
+            what = (f"stage(s) {_names(diff)} with metrics {_names(only_a)} that the champion "
+                    f"v{champion.version} lacks and without {_names(only_b)} that it has")
+        else:
+            what = (f"stage(s) {_names(diff)} with components "
+                    f"{_names(f'{s}.{c}' for s in diff for c in a[s])}; the champion "
+                    f"v{champion.version} with {_names(f'{s}.{c}' for s in diff for c in b[s])}")
+    raise HScoreError(f"model: challenger v{challenger.version} of {challenger.name} scores "
+                      f"{what} -- they are different books; register it under its own name "
+                      "with --model-name")
+
+
+def _metrics(layout, stages=None) -> list[str]:
+    """The metric names of ``layout`` (of ``stages`` only, if given), in order, once each."""
+    return list(dict.fromkeys(m for s, comps in layout.items() if stages is None or s in stages
+                              for ms in comps.values() for m in ms))
+
+
 def _refit_note(challenger, chal_cfg: Config, window: pd.DataFrame) -> str | None:
     """A challenger whose exported weights were refitted on every labelled row (the
-    calibration's ``exported_fit: all``) has seen the labels of its own holdout."""
+    calibration's ``exported_fit: all``; the version tag for a config that does not record
+    it) has seen the labels of its own holdout."""
     prov = chal_cfg.provenance
-    seen = prov and prov.exported_fit == "all" and prov.data_window and prov.data_window.holdout
+    fit = (prov and prov.exported_fit) or (getattr(challenger, "tags", None) or {}).get(
+        "exported_fit")
+    seen = fit == "all" and prov and prov.data_window and prov.data_window.holdout
     if not seen or not (pd.to_datetime(window["snapshot_date"]) <= pd.Timestamp(seen[1])).any():
         return None
     return (f"note: challenger v{challenger.version} was refitted on every labelled row up to "
@@ -138,8 +189,10 @@ def _overlap_note(champion, champ_cfg: Config, start: pd.Timestamp) -> str | Non
 
 
 @with_single_threaded_blas
-def promote(version=None, *, tolerance: float = DEFAULT_TOLERANCE, force: bool = False,
-            snapshots=None, n_bootstrap: int = 200, seed: int = 0) -> PromotionResult:
+def promote(version=None, *, model_name: str | None = None,
+            tolerance: float = DEFAULT_TOLERANCE, force: bool = False,
+            snapshots=None, snapshots_name: str | None = None, n_bootstrap: int = 200,
+            seed: int = 0) -> PromotionResult:
     """Compare the challenger with the champion and move ``@champion`` when the challenger
     is good enough.
 
@@ -148,6 +201,9 @@ def promote(version=None, *, tolerance: float = DEFAULT_TOLERANCE, force: bool =
     version : int, str or None
         The challenger: a version number, ``models:/...`` URI or run id; default the version
         with the alias ``challenger``.
+    model_name : str, optional
+        The registered model (one per book); default the store's only one (with several,
+        an error lists them).
     tolerance : float, default 0.005
         The challenger is promoted when its pooled holdout AUC (all stages; the single
         stage's for a one-stage window) is at least the champion's minus ``tolerance``.
@@ -156,6 +212,8 @@ def promote(version=None, *, tolerance: float = DEFAULT_TOLERANCE, force: bool =
     snapshots : path or DataFrame, optional
         Score these rows (on or after the challenger's holdout start) instead of the
         holdout the challenger's calibration run logged. See the module docstring.
+    snapshots_name : str, optional
+        Where a ``snapshots`` frame was read from (shown as the window's source).
     n_bootstrap, seed : int
         Paired account bootstrap for the ΔAUC CIs (0 skips it).
 
@@ -163,8 +221,18 @@ def promote(version=None, *, tolerance: float = DEFAULT_TOLERANCE, force: bool =
     -------
     PromotionResult
 
+    Raises
+    ------
+    HScoreError
+        No such model or version, several models and no ``model_name``, a challenger whose
+        stages, components or metrics differ from the champion's (``force`` does not
+        override it), or a window that cannot be scored.
+
     Notes
     -----
+    Progress (:mod:`hscore.progress`): the phases resolve, read snapshots, score champion
+    and challenger (with the counted step ``bootstrap``) and move alias.
+
     The first registered version becomes champion without a comparison (its own figures
     on its window are still shown). The decision and its figures are written as tags
     ``promotion.*`` on the challenger's version; a replaced champion gets
@@ -185,25 +253,33 @@ def promote(version=None, *, tolerance: float = DEFAULT_TOLERANCE, force: bool =
     """
     if not tolerance >= 0:
         raise HScoreError(f"tolerance: must be >= 0, got {tolerance!r}")
+    report = progress.current()
     with store.opened(lock=True) as client:
-        challenger = (resolve_version(version) if version is not None
-                      else by_alias(client, MODEL_NAME, "challenger"))
-        try:
-            champion = by_alias(client, challenger.name, "champion")
-        except HScoreError:
-            champion = None
-        chal_cfg = version_config(challenger)
-        window, start, source = comparison_window(challenger, chal_cfg, snapshots)
-        configs, notes = {"challenger": chal_cfg}, [_refit_note(challenger, chal_cfg, window)]
-        if champion is not None and str(champion.version) != str(challenger.version):
-            configs["champion"] = version_config(champion)
-            if start is not None:         # an account holdout has no start date
-                notes.append(_overlap_note(champion, configs["champion"], start))
-        try:
-            table = compare_versions(configs, window, n_bootstrap=n_bootstrap, seed=seed)
-        except DataError as err:
-            raise HScoreError(f"the comparison window ({source}) cannot be scored by both "
-                              f"versions: {err.one_line()}") from None
+        with report.phase("resolve"):
+            name = model_name_in(client, model_name) if version is None else model_name
+            challenger = (resolve_version(version, name) if version is not None
+                          else by_alias(client, name, "challenger"))
+            try:
+                champion = by_alias(client, challenger.name, "champion")
+            except HScoreError:
+                champion = None
+            chal_cfg = version_config(challenger)
+            configs = {"challenger": chal_cfg}
+            if champion is not None and str(champion.version) != str(challenger.version):
+                configs["champion"] = version_config(champion)
+                _same_layout(challenger, chal_cfg, champion, configs["champion"])
+        with report.phase("read snapshots"):
+            window, start, source = comparison_window(challenger, chal_cfg, snapshots,
+                                                      snapshots_name)
+        notes = [_refit_note(challenger, chal_cfg, window)]
+        if "champion" in configs and start is not None:   # an account holdout has no start
+            notes.append(_overlap_note(champion, configs["champion"], start))
+        with report.phase("score champion and challenger"):
+            try:
+                table = compare_versions(configs, window, n_bootstrap=n_bootstrap, seed=seed)
+            except DataError as err:
+                raise HScoreError(f"the comparison window ({source}) cannot be scored by both "
+                                  f"versions: {err.one_line()}") from None
         if table.empty:
             raise HScoreError(f"snapshots: no row of the window ({source}) has a score under "
                               "both versions")
@@ -217,8 +293,9 @@ def promote(version=None, *, tolerance: float = DEFAULT_TOLERANCE, force: bool =
                                  str(champion.version) if champion else None, decision, table,
                                  str(start.date()) if start is not None else "(account holdout)",
                                  (str(dates.min().date()), str(dates.max().date())), source,
-                                 tolerance, tuple(n for n in notes if n))
-        _record(client, challenger, champion, result)
+                                 tolerance, tuple(n for n in notes if n), challenger.name)
+        with report.phase("move alias" if result.promoted else "record decision"):
+            _record(client, challenger, champion, result)
     return result
 
 

@@ -1,8 +1,10 @@
 """The model registry: find a registered version and read its config.
 
-Versions of ``customer-health-score`` carry aliases (MLflow 3; no deprecated
-stages): a new calibration gets ``challenger``, and :mod:`hscore.mlops.promotion`
-moves ``champion``.
+One registered model per book (:func:`hscore.mlops.model.model_name_for`: the shipped
+lifecycle config's is ``customer-health-score``). Versions carry aliases (MLflow 3; no
+deprecated stages): a new calibration gets ``challenger``, and
+:mod:`hscore.mlops.promotion` moves ``champion``. Where no model name is given,
+:func:`model_name_in` takes the store's only model and refuses to guess among several.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import tempfile
 from hscore.config import Config, load_config
 from hscore.errors import HScoreError
 from hscore.mlops import store
-from hscore.mlops.model import MODEL_NAME
+from hscore.mlops.model import check_model_name
 
 __all__ = ["resolve_version", "resolve_model", "by_alias", "version_config", "run_config",
-           "mlflow_message", "not_found"]
+           "mlflow_message", "not_found", "model_names", "model_name_in"]
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _HOW = "use models:/NAME@ALIAS, models:/NAME/VERSION, a version number or a run id"
@@ -37,9 +39,41 @@ def not_found(err) -> bool:
     return getattr(err, "error_code", None) in _NOT_FOUND
 
 
-def resolve_version(model):
+def model_names(client) -> list[str]:
+    """The names of the registered models in the store, sorted."""
+    return sorted(m.name for m in client.search_registered_models())
+
+
+def model_name_in(client, model_name: str | None = None) -> str:
+    """``model_name`` (checked), else the store's only registered model; with none or
+    several, an :class:`~hscore.errors.HScoreError` that lists the names to choose from.
+
+    Examples
+    --------
+    >>> from hscore.mlops.registry import model_name_in
+    >>> from hscore.mlops.store import opened
+    >>> with opened() as client:                                   # doctest: +SKIP
+    ...     model_name_in(client)
+    Traceback (most recent call last):
+    ...
+    HScoreError: --model-name: the store holds 2 registered models (crm-export, customer-health-score); name one with --model-name
+    """
+    if model_name:
+        return check_model_name(model_name)
+    names = model_names(client)
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise HScoreError("model: the store holds no registered model yet; run "
+                          "`hscore calibrate` first")
+    raise HScoreError(f"--model-name: the store holds {len(names)} registered models "
+                      f"({', '.join(names)}); name one with --model-name")
+
+
+def resolve_version(model, model_name: str | None = None):
     """The registered ModelVersion behind ``models:/NAME@ALIAS``, ``models:/NAME/N``, a version
-    number of ``customer-health-score`` or a run id (its newest registered version).
+    number of ``model_name`` (default: the store's only model; :func:`model_name_in`) or a run
+    id (its newest registered version).
 
     Raises
     ------
@@ -55,15 +89,16 @@ def resolve_version(model):
     >>> resolve_version(3).version                                       # doctest: +SKIP
     '3'
     """
-    version, run_id = resolve_model(model)
+    version, run_id = resolve_model(model, model_name)
     if version is None:
         raise HScoreError(f"model: run {run_id} has no registered version")
     return version
 
 
-def resolve_model(model):
+def resolve_model(model, model_name: str | None = None):
     """``(ModelVersion or None, run_id)``: like :func:`resolve_version`, but a run id whose
-    calibration was tracked without registering gives ``(None, run_id)``.
+    calibration was tracked without registering gives ``(None, run_id)``. A ``models:/`` URI
+    names its model itself: a different ``model_name`` is an error.
 
     Examples
     --------
@@ -77,14 +112,18 @@ def resolve_model(model):
     text = str(model).strip()
     with store.opened() as client:
         try:
-            return _resolve(client, text)
+            version, run_id = _resolve(client, text, model_name)
         except MlflowException as err:
             if not not_found(err):
                 raise
             raise HScoreError(f"model: {text}: {mlflow_message(err)}") from None
+    if model_name and version is not None and version.name != model_name:
+        raise HScoreError(f"--model-name: {text} is a version of {version.name}, "
+                          f"not of {model_name}")
+    return version, run_id
 
 
-def _resolve(client, text: str):
+def _resolve(client, text: str, model_name: str | None = None):
     if text.startswith("models:/"):
         rest = text[len("models:/"):]
         if "@" in rest:
@@ -99,7 +138,7 @@ def _resolve(client, text: str):
             return v, v.run_id
         raise HScoreError(f"model: cannot read {text!r}; {_HOW}")
     if text.isdigit():
-        v = client.get_model_version(MODEL_NAME, text)
+        v = client.get_model_version(model_name_in(client, model_name), text)
         return v, v.run_id
     if _RUN_ID.match(text):
         client.get_run(text)   # unknown run -> MlflowException

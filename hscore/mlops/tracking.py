@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,26 +43,29 @@ class TrackingInfo:
     Examples
     --------
     >>> from hscore.mlops.tracking import TrackingInfo
-    >>> info = TrackingInfo("3f2a9c", "4", "sqlite:////data/hscore/mlruns.db", "1")
+    >>> info = TrackingInfo("3f2a9c", "4", "sqlite:////data/hscore/mlruns.db", "1", "crm-export")
     >>> info.model_uri
-    'models:/customer-health-score/4'
+    'models:/crm-export/4'
     >>> print(info)
-    tracked run 3f2a9c in sqlite:////data/hscore/mlruns.db; registered customer-health-score version 4 as @challenger
+    tracked run 3f2a9c in sqlite:////data/hscore/mlruns.db; registered crm-export version 4 as @challenger
     """
 
     run_id: str
     model_version: str | None
     tracking_uri: str
     experiment_id: str
+    model_name: str | None = MODEL_NAME
 
     @property
     def model_uri(self) -> str | None:
-        return f"models:/{MODEL_NAME}/{self.model_version}" if self.model_version else None
+        return (f"models:/{self.model_name}/{self.model_version}" if self.model_version
+                else None)
 
     def __str__(self) -> str:
         text = f"tracked run {self.run_id} in {self.tracking_uri}"
         if self.model_version:
-            text += f"; registered {MODEL_NAME} version {self.model_version} as @challenger"
+            text += (f"; registered {self.model_name} version {self.model_version} "
+                     "as @challenger")
         return text
 
 
@@ -212,23 +216,43 @@ def _write_tables(result, folder: Path) -> None:
         result.bands.table.to_csv(folder / "bands_holdout.csv", index=False)
 
 
-def _write_plots(result, folder: Path) -> None:
-    """``weights.png``, ``calibration_curve.png`` and ``roc.png``, one panel per stage."""
-    from hscore import plots
+#: The run's figures (``plots/<name>.png``), drawn by :mod:`hscore.plots`.
+PLOTS = ("weights", "calibration_curve", "roc")
 
-    plots.weights(result).savefig(folder / "weights.png", dpi=100)
-    plots.calibration_curve(result).savefig(folder / "calibration_curve.png", dpi=100)
-    plots.roc(result).savefig(folder / "roc.png", dpi=100)
-    if result.transforms:
-        plots.transforms(result).savefig(folder / "transforms.png", dpi=100)
 
+def _write_plots(result, folder: Path, drawn: str | os.PathLike | None = None) -> None:
+    """``weights.png``, ``calibration_curve.png`` and ``roc.png``, one panel per stage, and
+    ``transforms.png`` when transforms were learned.
+
+    Drawing them is most of the time a run takes to log (matplotlib's text layout), so
+    figures drawn already for the same result (``drawn``: ``hscore calibrate --plots DIR``)
+    are copied instead.
+    """
+    names = PLOTS + (("transforms",) if result.transforms else ())
+    for name in names:
+        ready = Path(drawn) / f"{name}.png" if drawn else None
+        if ready is not None and ready.is_file():
+            shutil.copyfile(ready, folder / ready.name)
+            continue
+        from hscore import plots
+
+        getattr(plots, name)(result).savefig(folder / f"{name}.png", dpi=100)
+
+
+def _log_batch(client, run_id: str, *, params=(), metrics=(), tags=()) -> None:
+    """``client.log_batch`` in pieces the store accepts (at most 100 params or tags and
+    1000 values per call)."""
+    params, metrics, tags = list(params), list(metrics), list(tags)
+    while params or metrics or tags:
+        client.log_batch(run_id, params=params[:100], metrics=metrics[:800], tags=tags[:100])
+        params, metrics, tags = params[100:], metrics[800:], tags[100:]
 
 
 def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, register: bool = True,
-                    run_name: str | None = None, experiment: str = store.EXPERIMENT_NAME
-                    ) -> TrackingInfo:
+                    run_name: str | None = None, experiment: str = store.EXPERIMENT_NAME,
+                    model_name: str | None = None, plots=None) -> TrackingInfo:
     """Log a :class:`~hscore.calibration.results.CalibrationResult` as one MLflow run and register
-    its config as a new version of ``customer-health-score`` with the alias ``challenger``.
+    its config as a new version of its book's model with the alias ``challenger``.
 
     Parameters
     ----------
@@ -242,6 +266,15 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
     register : bool, default True
         Register the pyfunc model version (and move ``challenger`` to it).
     run_name, experiment : str, optional
+    model_name : str, optional
+        The registered model (one per book); default
+        :func:`~hscore.mlops.model.model_name_for` the calibrated config's name:
+        ``customer-health-score`` for the shipped lifecycle config, else the config's name
+        without ``-calibrated``, so recalibrating a book lands on the same model.
+    plots : path, optional
+        A folder that holds the run's figures drawn already (``weights.png``,
+        ``calibration_curve.png``, ``roc.png``; ``hscore calibrate --plots``): logged as they
+        are instead of drawn again.
 
     Returns
     -------
@@ -254,11 +287,11 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
     - params: input config, stages, strength and status per stage, strengths tried,
       bootstrap n, seed, CV folds, holdout date, horizon;
     - the input data as an MLflow dataset input (``mlflow.log_input``, context
-      ``calibration``) and as tags ``data.path``, ``data.rows``, ``data.sha256``,
-      ``data.train_window``, ``data.holdout_window``;
+      ``calibration``, digest the start of ``data.sha256``) and as tags ``data.path``,
+      ``data.rows``, ``data.sha256``, ``data.train_window``, ``data.holdout_window``;
     - metrics ``<stage>.auc_<model>`` (with ``auc_low``/``auc_high``), ``brier_<model>``,
       ``log_loss_<model>`` for model in calibrated / input / reference, stage ``all`` pooled,
-      and rows / events per stage;
+      and rows / events per stage (also the registered model's metrics);
     - artifacts ``calibration/`` (config.yaml, weights.csv, component_weights.csv,
       coefficients.csv, quality.csv, calibration_table.csv, stages.csv, cv_strength.csv),
       ``plots/`` (weights.png: input vs calibrated weights with CIs, calibration_curve.png,
@@ -267,6 +300,9 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
       the window :func:`hscore.mlops.promotion.promote` scores challenger and champion on);
     - the registered model (:func:`hscore.mlops.model.register`): a models-from-code pyfunc
       whose only artifact is ``config.yaml``, with signature and input example.
+
+    Params, tags and metrics go in one batch write each: the store is written a handful of
+    times per run, not once per value.
 
     Examples
     --------
@@ -282,10 +318,24 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
     import mlflow
 
     cfg = result.config
+    name = None
+    if register:       # a bad name fails before anything is written
+        name = (model.check_model_name(model_name) if model_name
+                else model.model_name_for(cfg.name))
     window = cfg.provenance.data_window
     data_hash = file_sha256(snapshots_path) if snapshots_path else frame_sha256(frame)
     data_path = str(Path(snapshots_path).resolve()) if snapshots_path else "(in memory)"
     holdout = holdout_rows(frame, result.holdout)
+    tags = {"data.path": data_path, "data.rows": str(len(frame)), "data.sha256": data_hash,
+            "data.train_window": str(window.train), "data.holdout_window": str(window.holdout),
+            "holdout.rows": str(len(holdout)), "holdout.sha256": frame_sha256(holdout)}
+    with model.without_mlflow_hints():
+        # The digest is ours: MLflow's own renders every value of the frame as text.
+        dataset = mlflow.data.from_pandas(
+            frame, source=data_path if snapshots_path else None,
+            targets="churned" if "churned" in frame else None,
+            name=Path(snapshots_path).name if snapshots_path else "snapshots",
+            digest=data_hash[:32])
 
     # Reach the store first: an unreachable or read-only store fails before the work below.
     with store.opened(create=True, lock=True):
@@ -297,44 +347,53 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
         for sub in ("calibration", "plots", "holdout"):
             (folder / sub).mkdir()
         _write_tables(result, folder / "calibration")
-        _write_plots(result, folder / "plots")
+        _write_plots(result, folder / "plots", plots)
         holdout.to_parquet(folder / HOLDOUT_ARTIFACT, index=False)
-        with model.without_mlflow_hints():
-            dataset = mlflow.data.from_pandas(
-                frame, source=data_path if snapshots_path else None,
-                targets="churned" if "churned" in frame else None,
-                name=Path(snapshots_path).name if snapshots_path else "snapshots")
-
         with store.opened(create=True, lock=True) as client:
-            name = run_name or f"calibrate {result.base_config.name}"
-            with mlflow.start_run(experiment_id=exp_id, run_name=name) as run:
-                run_id = run.info.run_id
-                mlflow.log_params(_params(result))
-                with model.without_mlflow_hints():      # the dataset's schema is made here
-                    mlflow.log_input(dataset, context="calibration")
-                mlflow.set_tags({
-                    "data.path": data_path,
-                    "data.rows": str(len(frame)),
-                    "data.sha256": data_hash,
-                    "data.train_window": str(window.train),
-                    "data.holdout_window": str(window.holdout),
-                    "holdout.rows": str(len(holdout)),
-                    "holdout.sha256": frame_sha256(holdout),
-                })
-                mlflow.log_metrics(_metrics(result))
-                mlflow.log_artifacts(str(folder / "calibration"), artifact_path="calibration")
-                mlflow.log_artifacts(str(folder / "plots"), artifact_path="plots")
-                mlflow.log_artifact(str(folder / HOLDOUT_ARTIFACT), artifact_path="holdout")
-                version = None
-                if register:
-                    tags = {"run_id": run_id, "input_config": result.base_config.name,
-                            **_holdout_keys(result.holdout),
-                            "exported_fit": result.refit.value,
-                            "horizon_days": str(result.horizon_days), "data.sha256": data_hash}
-                    version = model.register(client, cfg, folder / "calibration" / "config.yaml",
-                                             frame, tags, result.quality)
-                    mlflow.set_tag("registered_version", version)
-    return TrackingInfo(run_id, version, uri, exp_id)
+            run_id, version = _log_run(
+                client, result, folder, dataset, tags,
+                experiment_id=exp_id, run_name=run_name, model_name=name, frame=frame,
+                version_tags={"input_config": result.base_config.name,
+                              **_holdout_keys(result.holdout),
+                              "exported_fit": result.refit.value,
+                              "horizon_days": str(result.horizon_days),
+                              "data.sha256": data_hash})
+    return TrackingInfo(run_id, version, uri, exp_id, name)
+
+
+def _log_run(client, result, folder: Path, dataset, tags: dict, *,
+             experiment_id: str, run_name: str | None, model_name: str | None,
+             frame: pd.DataFrame, version_tags: dict) -> tuple[str, str | None]:
+    """The run of :func:`log_calibration` (the store open and locked): ``(run id, version)``;
+    ``model_name`` None registers no version."""
+    import time
+
+    import mlflow
+    from mlflow.entities import Metric, Param, RunTag
+
+    title = run_name or f"calibrate {result.base_config.name}"
+    with mlflow.start_run(experiment_id=experiment_id, run_name=title) as run:
+        run_id = run.info.run_id
+        _log_batch(client, run_id, params=[Param(k, str(v)) for k, v in _params(result).items()],
+                   tags=[RunTag(k, v) for k, v in tags.items()])
+        with model.without_mlflow_hints():      # the dataset's schema is made here
+            mlflow.log_input(dataset, context="calibration")
+        mlflow.log_artifacts(str(folder / "calibration"), artifact_path="calibration")
+        mlflow.log_artifacts(str(folder / "plots"), artifact_path="plots")
+        mlflow.log_artifact(str(folder / HOLDOUT_ARTIFACT), artifact_path="holdout")
+        version = model_id = None
+        if model_name:
+            version, model_id = model.register(
+                client, result.config, folder / "calibration" / "config.yaml", frame,
+                {"run_id": run_id, **version_tags}, result.quality, model_name=model_name)
+        # After the model, with its id: the run's and the model's metrics in one write
+        # (logged before it, MLflow reads each one back to link it to the model).
+        now = int(time.time() * 1000)
+        _log_batch(client, run_id,
+                   metrics=[Metric(k, float(v), now, 0, model_id=model_id)
+                            for k, v in _metrics(result).items()],
+                   tags=[RunTag("registered_version", version)] if version else [])
+    return run_id, version
 
 
 def load_holdout(run_id: str) -> pd.DataFrame:
