@@ -201,6 +201,23 @@ def test_band_table_is_the_holdout_churn_rate_and_lift_per_band(curved, learned)
                                                                        "lift"]
 
 
+def test_bands_scored_in_blocks_of_rows_are_the_bands_scored_at_once(curved, learned,
+                                                                    monkeypatch):
+    """The proposal scores the book a block of rows at a time (memory); blocks of 997 rows
+    (not a divisor of the book) give the very proposal one block gives."""
+    import hscore.calibration.bands as bands
+
+    monkeypatch.setattr(bands, "_BLOCK_ROWS", 10**9)
+    whole = bands.propose_bands(learned, curved.frame)
+    monkeypatch.setattr(bands, "_BLOCK_ROWS", 997)
+    blocks = bands.propose_bands(learned, curved.frame)
+    assert len(curved.frame) > 3 * 997
+    assert (blocks.healthy, blocks.at_risk, blocks.at_risk_rows) == (
+        whole.healthy, whole.at_risk, whole.at_risk_rows)
+    pd.testing.assert_frame_equal(blocks.table, whole.table)
+    pd.testing.assert_frame_equal(blocks.per_stage, whole.per_stage)
+
+
 def test_take_bands_moves_the_proposal_into_bands(learned):
     taken = take_bands(learned.config)
     prop = learned.config.provenance.proposed_bands
