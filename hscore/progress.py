@@ -111,6 +111,7 @@ class Progress(Silent):
         finally:
             if name in self._pending:       # not yet said (no steps or notice followed)
                 self._pending.remove(name)
+        self._flush()       # the enclosing phases are said before the first line inside them
         self._write(f"{name} done in {self.clock() - start:.1f} s\n")
 
     def _flush(self) -> None:

@@ -85,3 +85,18 @@ def test_a_phase_with_steps_says_when_it_starts_and_a_failing_phase_says_nothing
         with reporter.phase("design"):
             raise ValueError("bad input")
     assert out.getvalue() == ""          # the CLI's one error line stays the only line
+
+
+def test_an_enclosing_phase_is_said_before_the_first_line_inside_it():
+    """Before, the demo printed "design done in 0.0 s" and only later "calibrate ...":
+    a reader saw the inner phase before the one it belongs to."""
+    out = io.StringIO()
+    reporter = progress.Progress(stream=out, bar=False, clock=_Clock())
+    with reporter.phase("calibrate"):
+        with reporter.phase("design"):
+            pass
+        with reporter.phase("bootstrap"):
+            reporter.steps("resamples", 1).advance()
+    assert out.getvalue().splitlines() == [
+        "calibrate ...", "design done in 0.0 s", "bootstrap ...", "resamples 1/1",
+        "bootstrap done in 0.0 s", "calibrate done in 0.0 s"]
