@@ -329,7 +329,7 @@ def _track(result, frame, args) -> int:
 
     from hscore.config import save_config
     from hscore.mlops.store import describe_store, quiet_mlflow, tracking_uri
-    from hscore.mlops.tracking import log_calibration
+    from hscore.mlops.tracking import log_calibration, plot_names
 
     quiet_mlflow()
     chatter = io.StringIO()   # MLflow prints "Created version ..." on its own; we print ours
@@ -354,23 +354,21 @@ def _track(result, frame, args) -> int:
     print(info)
     folder = _run_artifacts(info)
     if folder:
+        figures = ", ".join(f"{n}.png" for n in plot_names(result))
         print(f"run artifacts: {folder} (calibration/: config and tables; plots/: "
-              f"weights.png, calibration_curve.png, roc.png; holdout/: the holdout snapshots)")
+              f"{figures}; holdout/: the holdout snapshots)")
     print(describe_store())
     return 0
 
 
 def _run_artifacts(info) -> str | None:
     """Where a tracked run's artifacts are: a folder for a local store, else the artifact URI
-    (None when the store cannot say). Asks MLflow for the run's own artifact URI, so an
-    experiment created elsewhere with another artifact location is right too."""
+    the run itself was given (so an experiment created elsewhere with another artifact
+    location is right too)."""
     from urllib.parse import unquote, urlparse
 
-    try:
-        from mlflow import MlflowClient
-
-        uri = MlflowClient(info.tracking_uri).get_run(info.run_id).info.artifact_uri
-    except Exception:  # noqa: BLE001 - the run is logged; where its files are is a courtesy
+    uri = info.artifact_uri
+    if not uri:
         return None
     return unquote(urlparse(uri).path) if uri.startswith("file:") else uri
 
@@ -655,10 +653,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not type(err).__module__.startswith("mlflow"):
             raise
         # The store itself failed (unreachable server, read-only or damaged database).
+        from hscore.mlops.registry import mlflow_message
         from hscore.mlops.store import tracking_uri
 
-        text = " ".join(str(getattr(err, "message", err)).split())[:300]
-        print(f"error: MLflow store {tracking_uri()}: {text}", file=sys.stderr)
+        print(f"error: MLflow store {tracking_uri()}: {mlflow_message(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -43,6 +43,11 @@ TOP_REASONS = "top_reasons"
 _EXACT_DOUBLE = 2**53
 
 
+def _safe_name(text: str) -> str:
+    """``text`` with every run of characters a model name cannot hold turned into ``-``."""
+    return _UNSAFE.sub("-", text).strip("-._")
+
+
 def model_name_for(config_name: str) -> str:
     """The registered model a config's calibrations land on: one model per book.
 
@@ -64,7 +69,7 @@ def model_name_for(config_name: str) -> str:
     base = _CALIBRATED.sub("", str(config_name).strip())
     if base in _SHIPPED_BOOKS:
         return _SHIPPED_BOOKS[base]
-    name = _UNSAFE.sub("-", base).strip("-._")
+    name = _safe_name(base)
     if not name:
         raise HScoreError(f"name: the config name {config_name!r} leaves no usable registered "
                           "model name; pass --model-name NAME")
@@ -88,7 +93,7 @@ def check_model_name(name: str) -> str:
     text = str(name).strip()
     if text and not _UNSAFE.search(text) and text.strip("._"):
         return text
-    hint = _UNSAFE.sub("-", text).strip("-._")
+    hint = _safe_name(text)
     raise HScoreError(f"--model-name: {name!r} is not a registered model name; use letters, "
                       "digits, '_', '.' and '-'" + (f" (e.g. {hint!r})" if hint else ""))
 

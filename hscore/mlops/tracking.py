@@ -55,6 +55,8 @@ class TrackingInfo:
     tracking_uri: str
     experiment_id: str
     model_name: str | None = MODEL_NAME
+    #: Where the run's artifacts are (MLflow's URI for them; ``file:`` for a local store).
+    artifact_uri: str | None = None
 
     @property
     def model_uri(self) -> str | None:
@@ -220,6 +222,12 @@ def _write_tables(result, folder: Path) -> None:
 PLOTS = ("weights", "calibration_curve", "roc")
 
 
+def plot_names(result) -> tuple[str, ...]:
+    """The figures a run of ``result`` logs: :data:`PLOTS`, and ``transforms`` when
+    transforms were learned."""
+    return PLOTS + (("transforms",) if result.transforms else ())
+
+
 def _write_plots(result, folder: Path, drawn: str | os.PathLike | None = None) -> None:
     """``weights.png``, ``calibration_curve.png`` and ``roc.png``, one panel per stage, and
     ``transforms.png`` when transforms were learned.
@@ -228,8 +236,7 @@ def _write_plots(result, folder: Path, drawn: str | os.PathLike | None = None) -
     figures drawn already for the same result (``drawn``: ``hscore calibrate --plots DIR``)
     are copied instead.
     """
-    names = PLOTS + (("transforms",) if result.transforms else ())
-    for name in names:
+    for name in plot_names(result):
         ready = Path(drawn) / f"{name}.png" if drawn else None
         if ready is not None and ready.is_file():
             shutil.copyfile(ready, folder / ready.name)
@@ -350,7 +357,7 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
         _write_plots(result, folder / "plots", plots)
         holdout.to_parquet(folder / HOLDOUT_ARTIFACT, index=False)
         with store.opened(create=True, lock=True) as client:
-            run_id, version = _log_run(
+            run_id, version, artifact_uri = _log_run(
                 client, result, folder, dataset, tags,
                 experiment_id=exp_id, run_name=run_name, model_name=name, frame=frame,
                 version_tags={"input_config": result.base_config.name,
@@ -358,14 +365,14 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
                               "exported_fit": result.refit.value,
                               "horizon_days": str(result.horizon_days),
                               "data.sha256": data_hash})
-    return TrackingInfo(run_id, version, uri, exp_id, name)
+    return TrackingInfo(run_id, version, uri, exp_id, name, artifact_uri)
 
 
 def _log_run(client, result, folder: Path, dataset, tags: dict, *,
              experiment_id: str, run_name: str | None, model_name: str | None,
-             frame: pd.DataFrame, version_tags: dict) -> tuple[str, str | None]:
-    """The run of :func:`log_calibration` (the store open and locked): ``(run id, version)``;
-    ``model_name`` None registers no version."""
+             frame: pd.DataFrame, version_tags: dict) -> tuple[str, str | None, str]:
+    """The run of :func:`log_calibration` (the store open and locked): ``(run id, version,
+    artifact URI)``; ``model_name`` None registers no version."""
     import time
 
     import mlflow
@@ -393,7 +400,7 @@ def _log_run(client, result, folder: Path, dataset, tags: dict, *,
                    metrics=[Metric(k, float(v), now, 0, model_id=model_id)
                             for k, v in _metrics(result).items()],
                    tags=[RunTag("registered_version", version)] if version else [])
-    return run_id, version
+    return run_id, version, run.info.artifact_uri
 
 
 def load_holdout(run_id: str) -> pd.DataFrame:

@@ -36,7 +36,6 @@ Examples
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +45,7 @@ from hscore.config import Cell, Config, Metric, Stage, load_config
 from hscore.scoring.segments import segment_cells, segments_used
 from hscore.scoring.snapshots import CheckedSnapshots, check_snapshots
 from hscore.scoring.transforms import Kernel, compile_subscore
-from hscore.workers import resolve_n_jobs
+from hscore.workers import resolve_n_jobs, thread_map
 
 __all__ = ["HealthScorer", "score", "StageSubscores", "BANDS"]
 
@@ -171,9 +170,9 @@ def _run_blocks(score_block, starts: list[int], n: int, chunk: int, n_jobs: int,
                     first_failed[0] = min(first_failed[0], i)
                 return
 
-    with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="hscore") as pool:
+    with thread_map(n_jobs) as map_:
         # Interleaved blocks keep the threads equally busy.
-        list(pool.map(worker, [list(range(t, len(starts), n_jobs)) for t in range(n_jobs)]))
+        list(map_(worker, [list(range(t, len(starts), n_jobs)) for t in range(n_jobs)]))
     if failed:
         raise failed[min(failed)]
 
