@@ -585,3 +585,16 @@ def test_the_result_does_not_depend_on_the_row_order(order):
         perm = rng.permutation(len(frame))
     out = HealthScorer("lifecycle").score(frame.iloc[perm].reset_index(drop=True))
     pd.testing.assert_frame_equal(out, expected.iloc[perm].reset_index(drop=True))
+
+
+def test_subscores_of_chosen_stages_are_those_of_all_stages():
+    from cli_probe import SAMPLE
+
+    frame = hscore.read_snapshots(SAMPLE)
+    scorer = HealthScorer("lifecycle")
+    every = scorer.subscores(frame)
+    assert len(every) == 4
+    only = scorer.subscores(frame, stages=["renewal"])
+    assert list(only) == ["renewal"]
+    np.testing.assert_array_equal(only["renewal"].rows, every["renewal"].rows)
+    np.testing.assert_array_equal(only["renewal"].values, every["renewal"].values)

@@ -310,7 +310,7 @@ def _signals(scorer: HealthScorer, checked, stage: str, names: list[str],
              ) -> tuple[np.ndarray, np.ndarray]:
     """Rows of the stage (and segment) and (rows, 2) signals in points, NaN where not
     measured. A component's score uses the segment's weights when the stage has them."""
-    sub = scorer.subscores(checked)[stage]
+    sub = scorer.subscores(checked, stages=[stage])[stage]
     rows, values, cell = sub.rows, sub.values, stage
     if segment is not None:
         mine = _segment_rows(checked, stage, segment, rows)

@@ -114,6 +114,8 @@ def cross_validate(X, y, groups, v0, strengths, held, cv_folds: int, n_jobs: int
     n_folds = min(cv_folds, len(np.unique(groups)))
     folds = list(GroupKFold(n_splits=n_folds).split(X, y, groups))
 
+    from hscore.calibration.logistic import mean_log_loss   # scipy: on first use
+
     def path(fold) -> np.ndarray:
         """The held-out log-loss of each strength, fitted on the fold's training rows."""
         tr, te = fold
@@ -124,8 +126,7 @@ def cross_validate(X, y, groups, v0, strengths, held, cv_folds: int, n_jobs: int
         for i, s in enumerate(order):
             fit = problem.fit(None, s, start)
             start = fit if np.isfinite(s) else None
-            eta = fit.a - X_te @ fit.b
-            losses[i] = np.mean(np.logaddexp(0.0, eta) - y_te * eta)
+            losses[i] = mean_log_loss(y_te, fit.risk(X_te))
         return losses
 
     with thread_map(min(n_jobs, n_folds)) as map_:

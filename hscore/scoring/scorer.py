@@ -335,14 +335,17 @@ class HealthScorer:
         """The stages of the checked rows and each row's code into them."""
         return [Cell(stage) for stage in checked.stages], checked.stage_codes
 
-    def subscores(self, frame_or_checked) -> dict[str, StageSubscores]:
-        """Per stage present in the data, the raw sub-scores (before any missing-value
-        rule). A stage's segments share its transforms, so this is per stage."""
+    def subscores(self, frame_or_checked, stages=None) -> dict[str, StageSubscores]:
+        """Per stage present in the data (of ``stages`` only, when given), the raw
+        sub-scores (before any missing-value rule). A stage's segments share its
+        transforms, so this is per stage."""
         checked = (frame_or_checked if isinstance(frame_or_checked, CheckedSnapshots)
                    else self.check(frame_or_checked))
         out = {}
         cells, codes = self._cells(checked)
         for ci, cell in enumerate(cells):
+            if stages is not None and cell.key not in stages:
+                continue
             rows = np.flatnonzero(codes == ci)
             if len(rows) == 0:
                 continue
