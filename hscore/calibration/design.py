@@ -48,7 +48,7 @@ from hscore.errors import DataError
 from hscore.scoring.scorer import HealthScorer
 from hscore.scoring.segments import segment_cells
 from hscore.scoring.snapshots import CheckedSnapshots
-from hscore.scoring.snapshots import _fail as row_error
+from hscore.scoring.snapshots import row_error
 
 __all__ = ["Layout", "LabelledRows", "CellDesign", "DesignSet", "build_designs", "labels", "account_ranks",
            "canonical_order"]

@@ -43,7 +43,7 @@ import pandas as pd
 
 from hscore.config import Cell, Config
 from hscore.errors import HScoreWarning
-from hscore.scoring.snapshots import CheckedSnapshots, _fail
+from hscore.scoring.snapshots import CheckedSnapshots, row_error
 
 __all__ = ["segment_cells", "segments_used", "SegmentWarning"]
 
@@ -69,7 +69,7 @@ def segment_cells(config: Config, checked: CheckedSnapshots) -> tuple[list[Cell]
         if not in_segmented.any():
             return stage_cells, checked.stage_codes
         names = ", ".join(checked.stages[i] for i in segmented)
-        raise _fail(frame, "segment", f"required column is missing: the config has segment "
+        raise row_error(frame, "segment", f"required column is missing: the config has segment "
                                       f"weights for stage {names}, and the rows of those "
                                       "stages need a segment to say which weights apply",
                     in_segmented)
@@ -78,7 +78,7 @@ def segment_cells(config: Config, checked: CheckedSnapshots) -> tuple[list[Cell]
     text = np.array([isinstance(u, str) for u in uniques], dtype=bool)
     if not text.all():
         bad = ~text[np.maximum(codes, 0)] & (codes >= 0)
-        raise _fail(frame, "segment", "segment values that are not text (e.g. "
+        raise row_error(frame, "segment", "segment values that are not text (e.g. "
                                       f"{uniques[~text][0]!r}); a segment names a tier such "
                                       "as 'enterprise'", bad)
     cells = list(stage_cells)

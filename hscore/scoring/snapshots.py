@@ -23,7 +23,7 @@ from hscore.scoring.tables import read_table, refuse_duplicate_names
 from hscore.scoring.tables import write_table as write_frame
 
 __all__ = ["read_snapshots", "write_frame", "check_snapshots", "CheckedSnapshots",
-           "ID_COLUMNS"]
+           "ID_COLUMNS", "row_error"]
 
 ID_COLUMNS = ("account_id", "snapshot_date", "stage")
 _N_EXAMPLES = 3
@@ -77,7 +77,7 @@ class CheckedSnapshots:
         if np.isinf(lo_seen) or np.isinf(hi_seen):
             bad = np.isinf(values) & reads()
             if bad.any():
-                raise _fail(frame, name, "infinite values", bad)
+                raise row_error(frame, name, "infinite values", bad)
         bad_rows = None
         ranges: dict[str, str] = {}
         for stage_name, spec in specs:
@@ -100,7 +100,7 @@ class CheckedSnapshots:
                 what = next(iter(ranges.values()))
             else:
                 what = "(" + ", ".join(f"{s} {r}" for s, r in ranges.items()) + ")"
-            raise _fail(frame, name, f"values outside what the metric can take {what}",
+            raise row_error(frame, name, f"values outside what the metric can take {what}",
                         bad_rows)
         if self.seats is not None and any(spec.per_seat for _, spec in specs):
             bad = self.seats == 0
@@ -108,7 +108,7 @@ class CheckedSnapshots:
                 bad &= ~np.isnan(values)
                 bad &= reads()
             if bad.any():
-                raise _fail(frame, "seats", f"zero seats on rows where the per-seat metric "
+                raise row_error(frame, "seats", f"zero seats on rows where the per-seat metric "
                                             f"'{name}' is measured", bad)
 
 
@@ -153,7 +153,9 @@ def _examples(frame: pd.DataFrame, mask: np.ndarray) -> list[object]:
     return list(pd.unique(frame["account_id"].to_numpy()[first])[:_N_EXAMPLES])
 
 
-def _fail(frame: pd.DataFrame, column: str, message: str, mask: np.ndarray) -> DataError:
+def row_error(frame: pd.DataFrame, column: str, message: str, mask: np.ndarray) -> DataError:
+    """The one error for rows that break the contract: ``column``, ``message``, how many rows
+    ``mask`` marks, and the first of them with their accounts."""
     return DataError(column, message, int(mask.sum()), _examples(frame, mask),
                      np.flatnonzero(mask)[:_N_EXAMPLES])
 
@@ -188,14 +190,14 @@ def _as_float(frame: pd.DataFrame, name: str, *, allow_bool: bool = True) -> np.
     col = frame[name]
     if pd.api.types.is_bool_dtype(col):
         if not allow_bool:
-            raise _fail(frame, name, "true/false values where numbers are expected",
+            raise row_error(frame, name, "true/false values where numbers are expected",
                         col.notna().to_numpy(dtype=bool))
         return col.to_numpy(dtype=np.float64, na_value=np.nan)
     if pd.api.types.is_complex_dtype(col):
-        raise _fail(frame, name, "complex numbers where real numbers are expected",
+        raise row_error(frame, name, "complex numbers where real numbers are expected",
                     col.notna().to_numpy(dtype=bool))
     if pd.api.types.is_datetime64_any_dtype(col) or pd.api.types.is_timedelta64_dtype(col):
-        raise _fail(frame, name, "dates or durations where numbers are expected",
+        raise row_error(frame, name, "dates or durations where numbers are expected",
                     col.notna().to_numpy(dtype=bool))
     if pd.api.types.is_numeric_dtype(col):
         # Nullable integer/float columns carry pd.NA; read it as "not measured".
@@ -209,12 +211,12 @@ def _as_float(frame: pd.DataFrame, name: str, *, allow_bool: bool = True) -> np.
     if (kind == "boolean" or mixed) and not allow_bool:
         bad = col.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
         if bad.any():
-            raise _fail(frame, name, "true/false values where numbers are expected", bad)
+            raise row_error(frame, name, "true/false values where numbers are expected", bad)
     if kind == "complex" or mixed:
         bad = col.map(lambda v: isinstance(v, (complex, np.complexfloating))).to_numpy(
             dtype=bool)
         if bad.any():
-            raise _fail(frame, name, "complex numbers where real numbers are expected", bad)
+            raise row_error(frame, name, "complex numbers where real numbers are expected", bad)
     values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = np.isnan(values) & ~col.isna().to_numpy()
     if bad.any():
@@ -222,7 +224,7 @@ def _as_float(frame: pd.DataFrame, name: str, *, allow_bool: bool = True) -> np.
         blank = col.str.strip().eq("").to_numpy(dtype=bool, na_value=False)
         bad &= ~blank
     if bad.any():
-        raise _fail(frame, name, "non-numeric values", bad)
+        raise row_error(frame, name, "non-numeric values", bad)
     return values
 
 
@@ -334,7 +336,7 @@ def check_snapshots(frame: pd.DataFrame, config: Config, *,
         if bad.any():
             unknown = sorted({str(u) for u in uniques[~known]}) if len(uniques) else []
             what = f"unknown stage {', '.join(map(repr, unknown))}" if unknown else "empty stage"
-            raise _fail(frame, "stage", f"{what}; the config's stages are {', '.join(stages)}",
+            raise row_error(frame, "stage", f"{what}; the config's stages are {', '.join(stages)}",
                         bad)
         remap = np.array([stages.index(u) for u in uniques], dtype=np.int8)
         stage_codes = remap[codes]
@@ -373,14 +375,14 @@ def check_snapshots(frame: pd.DataFrame, config: Config, *,
         if not integer:  # an int64 column is finite and whole by construction
             bad = ~np.isfinite(seats)
             if bad.any():
-                raise _fail(frame, "seats", "empty or infinite seat counts", bad)
+                raise row_error(frame, "seats", "empty or infinite seat counts", bad)
         bad = seats < 0
         if bad.any():
-            raise _fail(frame, "seats", "negative seat counts", bad)
+            raise row_error(frame, "seats", "negative seat counts", bad)
         if not integer:
             bad = seats != np.round(seats)
             if bad.any():
-                raise _fail(frame, "seats", "seat counts that are not whole numbers", bad)
+                raise row_error(frame, "seats", "seat counts that are not whole numbers", bad)
 
     metrics: dict[str, np.ndarray] = {}
     for name in used:
@@ -391,7 +393,7 @@ def check_snapshots(frame: pd.DataFrame, config: Config, *,
             values = metrics[name]
             bad = ~np.isnan(values) & (values != 0) & (values != 1)
             if bad.any():
-                raise _fail(frame, name, "a boolean metric takes 0 or 1", bad)
+                raise row_error(frame, name, "a boolean metric takes 0 or 1", bad)
 
     order, follows, in_order = _account_day_order(frame, account_codes, days)
     checked = CheckedSnapshots(frame=frame, stage_codes=stage_codes, stages=stages,
@@ -464,7 +466,7 @@ def _account_day_order(frame: pd.DataFrame, account_codes: np.ndarray,
         mask = np.zeros(len(key), dtype=bool)
         mask[order[1:][dup]] = True
         mask[order[:-1][dup]] = True
-        raise _fail(frame, "snapshot_date", "duplicate (account_id, snapshot_date) pairs", mask)
+        raise row_error(frame, "snapshot_date", "duplicate (account_id, snapshot_date) pairs", mask)
     acc_sorted = sorted_key // span  # the account codes in that order, without a gather
     same_account = np.empty(len(key), dtype=bool)
     same_account[0] = False
