@@ -11,7 +11,7 @@ import yaml
 from cli_probe import SAMPLE, deadline, one_error
 from hscore import ConfigError, load_config
 from hscore.config import dump_config
-from hscore.config.io import MAX_DEPTH, MAX_NODES, SafeLoader
+from hscore.config.io import MAX_DEPTH, MAX_NODES, PureSafeLoader, SafeLoader
 
 LIFECYCLE = load_config("lifecycle")
 
@@ -111,3 +111,42 @@ def test_a_config_that_is_not_utf8_is_a_config_error(tmp_path, capsys):
         load_config(path)
     one_error(capsys, "score", "--config", path, "--snapshots", SAMPLE,
               fragments=[str(path), "not UTF-8", "line"])
+
+
+# ---------------------------------------------------------------- both parsers
+#: What each document must be refused with, by the libyaml loader and the pure-Python one.
+_REFUSALS = {
+    "bomb": (_bomb(9), f"more than {MAX_NODES:,} values"),
+    "recursive alias": ("  loop: &loop [1, *loop]\n", "alias *loop is used inside the node"),
+    "deep flow": ("  deep: " + "[" * 100_000 + "]" * 100_000 + "\n",
+                  f"nested more than {MAX_DEPTH} levels"),
+    "deep block": ("  deep:\n    " + "- " * 5_000 + "x\n", f"nested more than {MAX_DEPTH} levels"),
+    "one level too deep": ("  deep: " + "[" * MAX_DEPTH + "]" * MAX_DEPTH + "\n",
+                           f"nested more than {MAX_DEPTH} levels"),
+    "an alias too deep": ("  a: &a " + "[" * 40 + "]" * 40 + "\n  b: " + "[" * 30 + "*a"
+                          + "]" * 30 + "\n", f"nested more than {MAX_DEPTH} levels"),
+    "duplicate": ("  same: 1\n  same: 2\n", "duplicate key 'same'"),
+}
+
+
+@pytest.mark.parametrize("loader", [SafeLoader, PureSafeLoader], ids=["libyaml", "python"])
+@pytest.mark.parametrize("case", list(_REFUSALS))
+def test_both_parsers_refuse_the_same_documents(loader, case):
+    text, fragment = _REFUSALS[case]
+    with deadline(60), pytest.raises(yaml.YAMLError) as excinfo:
+        yaml.load(_exported_text() + text, Loader=loader)
+    assert fragment in excinfo.value.problem
+
+
+@pytest.mark.parametrize("loader", [SafeLoader, PureSafeLoader], ids=["libyaml", "python"])
+def test_both_parsers_read_a_config_as_plain_yaml_does(loader):
+    text = _exported_text() + "  base: &base {a: 1, b: 2}\n  derived: {<<: *base, b: 3}\n"
+    # provenance sits two levels down: its deepest value here is on level MAX_DEPTH
+    text += "  near: " + "[" * (MAX_DEPTH - 3) + "1" + "]" * (MAX_DEPTH - 3) + "\n"
+    assert yaml.load(text, Loader=loader) == yaml.load(text, Loader=yaml.SafeLoader)
+
+
+def test_the_fast_parser_is_used_where_pyyaml_has_it():
+    # The configs are read on every export and registry look-up: the C parser reads them
+    # several times faster (a shipped config: ~6 ms against ~55 ms).
+    assert issubclass(SafeLoader, getattr(yaml, "CSafeLoader", yaml.SafeLoader))

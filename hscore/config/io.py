@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from hscore.errors import ConfigError
 from hscore.files import atomic_write
 
 __all__ = ["load_config", "save_config", "dump_config", "shipped_defaults", "DEFAULTS_DIR",
-           "SafeLoader", "MAX_DEPTH", "MAX_NODES"]
+           "SafeLoader", "PureSafeLoader", "MAX_DEPTH", "MAX_NODES"]
 
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
 
@@ -46,8 +47,38 @@ class _Refused(yaml.YAMLError):
         self.problem, self.problem_mark = problem, mark
 
 
-class SafeLoader(yaml.SafeLoader):
-    """PyYAML's SafeLoader (no Python tags) that also refuses, with the line:
+#: libyaml's parser and emitter when PyYAML was built with them: several times faster than
+#: the pure-Python ones, which matters because configs are read often (every export, every
+#: registered version the registry looks at). The checks below work on either.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Checked:
+    """The checks of :class:`SafeLoader`, on whichever parser the loader mixes them into."""
+
+    def __init__(self, stream):
+        super().__init__(stream)  # type: ignore[call-arg]
+        self._text = stream if isinstance(stream, str) else None
+
+    def get_single_node(self):
+        try:
+            node = super().get_single_node()
+        except RecursionError:      # the pure-Python composer, on nesting thousands deep
+            raise _Refused(f"nested more than {MAX_DEPTH} levels deep", None) from None
+        except yaml.YAMLError as err:
+            # libyaml stops at its own nesting bound (1,000) before the document is composed.
+            if "maximum nesting depth" in str(getattr(err, "problem", "")):
+                raise _Refused(f"nested more than {MAX_DEPTH} levels deep",
+                               err.problem_mark) from None
+            raise
+        if node is not None:
+            _check_node(node, self._text)
+        return node
+
+
+class SafeLoader(_Checked, _Loader):
+    """PyYAML's safe loader (no Python tags) that also refuses, with the line:
 
     - a key given twice in one mapping (YAML would keep the last one: a second
       ``maturity:`` would replace the whole stage without a word);
@@ -55,54 +86,83 @@ class SafeLoader(yaml.SafeLoader):
     - more than :data:`MAX_NODES` nodes once aliases are expanded, and an alias inside
       the node it names (alias bombs: a few lines that expand to billions of nodes).
 
-    The counts are made while the document is composed, before anything is expanded, so
-    a bomb is refused in the time it takes to read it.
+    The document is composed first (an alias is one shared node there, so a bomb costs
+    what its text costs) and checked before anything is constructed from it.
     """
 
-    def __init__(self, stream):
-        super().__init__(stream)
-        self._depth = 0
-        self._sizes: dict[int, int] = {}   # id(node) -> nodes once its aliases are expanded
 
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            node = super().compose_node(parent, index)
-            if id(node) not in self._sizes:
-                raise _Refused(f"alias *{event.anchor} is used inside the node it names",
-                               event.start_mark)
-            return node
-        mark = self.peek_event().start_mark
-        self._depth += 1
-        if self._depth > MAX_DEPTH:
-            raise _Refused(f"nested more than {MAX_DEPTH} levels deep", mark)
-        try:
-            node = super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-        size = 1
+class PureSafeLoader(_Checked, yaml.SafeLoader):
+    """:class:`SafeLoader` on PyYAML's pure-Python parser: what runs where libyaml is missing."""
+
+
+def _anchor_at(text: str | None, mark) -> str:
+    """The anchor (``&name``) written where a node starts, for naming it in an error."""
+    if text is None or mark is None:
+        return ""
+    lines = text.splitlines()
+    found = re.match(r"&([^\s,\[\]{}]+)", lines[mark.line][mark.column:]) \
+        if mark.line < len(lines) else None
+    return f" *{found.group(1)}" if found else ""
+
+
+def _check_node(root, text: str | None = None) -> None:
+    """Refuse duplicate keys, deep nesting and alias expansion past the bounds.
+
+    One depth-first walk without recursion. A node an alias names more than once is
+    walked once: its expanded size and height are remembered by identity.
+    """
+    done: dict[int, tuple[int, int]] = {}     # id(node) -> (nodes expanded, levels)
+    open_: set[int] = set()                   # nodes whose walk has begun, not ended
+    stack: list = [(root, 1, None)]           # (node, depth, its children when leaving it)
+    while stack:
+        node, depth, kids = stack.pop()
+        key = id(node)
+        if kids is not None:                  # leaving: every child is done
+            size, height = 1, 1
+            for child in kids:
+                s, h = done.get(id(child), (1, 1))    # (1, 1): a scalar
+                size += s
+                height = max(height, h + 1)
+            if size > MAX_NODES:
+                raise _Refused(f"more than {MAX_NODES:,} values once its aliases (*name) "
+                               f"are expanded", node.start_mark)
+            done[key] = (size, height)
+            open_.discard(key)
+            continue
+        if key in done:                       # an alias of a node already walked
+            if depth - 1 + done[key][1] > MAX_DEPTH:
+                raise _Refused(f"nested more than {MAX_DEPTH} levels deep", node.start_mark)
+            continue
+        if key in open_:
+            raise _Refused(f"alias{_anchor_at(text, node.start_mark)} is used inside the "
+                           f"node it names", node.start_mark)
         if isinstance(node, yaml.MappingNode):
-            self._refuse_duplicate_keys(node)
-            size += sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
+            _refuse_duplicate_keys(node)
+            kids = [n for pair in node.value for n in pair]
         elif isinstance(node, yaml.SequenceNode):
-            size += sum(self._sizes[id(v)] for v in node.value)
-        if size > MAX_NODES:
-            raise _Refused(f"more than {MAX_NODES:,} values once its aliases (*name) are "
-                           f"expanded", mark)
-        self._sizes[id(node)] = size
-        return node
+            kids = node.value
+        else:
+            kids = ()
+        if depth + (1 if kids else 0) > MAX_DEPTH:
+            raise _Refused(f"nested more than {MAX_DEPTH} levels deep", node.start_mark)
+        if not kids:
+            continue
+        open_.add(key)
+        stack.append((node, depth, kids))
+        stack.extend((child, depth + 1, None) for child in kids
+                     if not isinstance(child, yaml.ScalarNode))
 
-    @staticmethod
-    def _refuse_duplicate_keys(node) -> None:
-        seen: dict[tuple[str, str], int] = {}
-        for key, _ in node.value:
-            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
-                continue
-            ident = (key.tag, key.value)
-            if ident in seen:
-                raise _Refused(f"duplicate key '{key.value}' (first on line {seen[ident] + 1}):"
-                               f" the second would silently replace the first", key.start_mark)
-            seen[ident] = key.start_mark.line
+
+def _refuse_duplicate_keys(node) -> None:
+    seen: dict[tuple[str, str], int] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        ident = (key.tag, key.value)
+        if ident in seen:
+            raise _Refused(f"duplicate key '{key.value}' (first on line {seen[ident] + 1}):"
+                           f" the second would silently replace the first", key.start_mark)
+        seen[ident] = key.start_mark.line
 
 
 def _read_yaml(text: str, source: str) -> Any:
@@ -168,8 +228,8 @@ def _config_text(name_or_path: str | os.PathLike) -> tuple[str, str]:
 def dump_config(config: Config) -> str:
     """The config as YAML text; ``load_config`` of it gives back an equal Config."""
     buf = io.StringIO()
-    yaml.safe_dump(config.to_dict(), buf, sort_keys=False, allow_unicode=True,
-                   default_flow_style=None, width=100)
+    yaml.dump(config.to_dict(), buf, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+              default_flow_style=None, width=100)
     return buf.getvalue()
 
 
