@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from mlflow_store import Template, new_store, point_at, template_db
+from mlflow_store import Template, made_once, point_at, template_db
 
 
 # ---------------------------------------------------------------- compiled bytecode
@@ -91,14 +91,16 @@ def book(tmp_path_factory):
     from hscore import synth
     from hscore.scoring.snapshots import read_snapshots, write_frame
 
-    folder = tmp_path_factory.mktemp("book")
-    path = write_frame(synth.make_history(n_accounts=300, months=12, seed=21).frame,
-                       folder / "snapshots.csv")
-    return SimpleNamespace(path=path, frame=read_snapshots(path))
+    def make(folder):
+        path = write_frame(synth.make_history(n_accounts=300, months=12, seed=21).frame,
+                           folder / "snapshots.csv")
+        return SimpleNamespace(path=path, frame=read_snapshots(path))
+
+    return made_once(tmp_path_factory, "book", make)
 
 
 @pytest.fixture(scope="session")
-def calibrations(book):
+def calibrations(tmp_path_factory, book):
     """Calibrations of the book: ``inf`` keeps the input weights (strength inf), ``fast`` is
     what test_cli.py's FAST arguments fit, ``full`` picks its strength by CV among inf, 0.01 and 0
     and bootstraps CIs (seed 3)."""
@@ -107,10 +109,13 @@ def calibrations(book):
     settings = {"inf": dict(strengths=(math.inf,), n_bootstrap=0),
                 "fast": dict(strengths=(0.01,), n_bootstrap=0),
                 "full": dict(strengths=(math.inf, 0.01, 0.0), n_bootstrap=10, seed=3)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return {k: calibrate(book.frame, "lifecycle", horizon_days=30, **kw)
-                for k, kw in settings.items()}
+    def make(folder):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return {k: calibrate(book.frame, "lifecycle", horizon_days=30, **kw)
+                    for k, kw in settings.items()}
+
+    return made_once(tmp_path_factory, "calibrations", make)
 
 
 @pytest.fixture(scope="session")
@@ -119,14 +124,18 @@ def registered_template(tmp_path_factory, book, calibrations):
     ``fast`` tracked without registering (from the frame, not the file)."""
     from hscore.mlops import tracking
 
-    home = new_store(tmp_path_factory, "registered_template")
-    with pytest.MonkeyPatch.context() as mp:
-        point_at(mp, home)
-        infos = {k: tracking.log_calibration(calibrations[k], frame=book.frame,
-                                             snapshots_path=book.path) for k in ("inf", "full")}
-        infos["unregistered"] = tracking.log_calibration(calibrations["fast"], frame=book.frame,
-                                                         register=False)
-    return Template(home, infos)
+    def make(home):
+        shutil.copy(template_db(tmp_path_factory), home / "mlruns.db")
+        with pytest.MonkeyPatch.context() as mp:
+            point_at(mp, home)
+            infos = {k: tracking.log_calibration(calibrations[k], frame=book.frame,
+                                                 snapshots_path=book.path)
+                     for k in ("inf", "full")}
+            infos["unregistered"] = tracking.log_calibration(calibrations["fast"],
+                                                             frame=book.frame, register=False)
+        return Template(home, infos)
+
+    return made_once(tmp_path_factory, "registered_template", make)
 
 
 @pytest.fixture(scope="session")
@@ -134,11 +143,14 @@ def promoted_template(tmp_path_factory, registered_template):
     """The registered template after ``promote(1)``: version 1 is the first @champion."""
     from hscore.mlops.promotion import promote
 
-    home = registered_template.copy_to(tmp_path_factory.mktemp("promoted_template"))
-    with pytest.MonkeyPatch.context() as mp:
-        point_at(mp, home)
-        promote(1)
-    return Template(home, registered_template.infos)
+    def make(folder):
+        home = registered_template.copy_to(folder)
+        with pytest.MonkeyPatch.context() as mp:
+            point_at(mp, home)
+            promote(1)
+        return Template(home, registered_template.infos)
+
+    return made_once(tmp_path_factory, "promoted_template", make)
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ version into a new folder), so every copy can read them and no test sees another
 from __future__ import annotations
 
 import fcntl
+import os
+import pickle
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,18 +23,42 @@ from pathlib import Path
 import pytest
 
 
-def template_db(tmp_path_factory) -> Path:
-    """The session's empty, initialized store (made once, under a lock for xdist workers)."""
-    from mlflow import MlflowClient
-
+def session_root(tmp_path_factory) -> Path:
+    """The folder this test session shares: with pytest-xdist, the one above every worker's
+    own (so the workers share it); without, the session's own base folder."""
     base = tmp_path_factory.getbasetemp()
-    template = base / "mlflow-template" / "mlruns.db"
-    template.parent.mkdir(exist_ok=True)
-    with open(base / "mlflow-template.lock", "a+") as fh:
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def made_once(tmp_path_factory, name: str, make):
+    """``make(folder)``, computed once per test session, whichever worker asks first.
+
+    The others wait on a lock and read the pickled value: a session fixture that every
+    worker needs (a calibrated book, a store holding registered models) costs its seconds
+    once, not once per worker. ``folder`` is where the value may keep files.
+    """
+    root = session_root(tmp_path_factory)
+    value_file = root / f"made-once-{name}.pickle"
+    with open(root / f"made-once-{name}.lock", "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
-        if not template.exists():
-            MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
-    return template
+        if value_file.exists():
+            return pickle.loads(value_file.read_bytes())
+        folder = root / f"made-once-{name}"
+        folder.mkdir()
+        value = make(folder)
+        value_file.write_bytes(pickle.dumps(value))
+        return value
+
+
+def template_db(tmp_path_factory) -> Path:
+    """The session's empty, initialized store (made once, whichever xdist worker asks first)."""
+    def make(folder: Path) -> Path:
+        from mlflow import MlflowClient
+
+        MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlruns.db'}").search_experiments()
+        return folder / "mlruns.db"
+
+    return made_once(tmp_path_factory, "mlflow-template", make)
 
 
 def new_store(tmp_path_factory, name: str) -> Path:
