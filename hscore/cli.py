@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hscore.errors import HScoreError, MissingColumnError, OutputError, print_warnings
+from hscore.errors import DataError, HScoreError, MissingColumnError, OutputError, print_warnings
 
 __all__ = ["main"]
 
@@ -638,10 +638,19 @@ def guard_outputs(args) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = None
     try:
         args = build_parser().parse_args(argv)
         guard_outputs(args)
         return args.run(args)
+    except DataError as err:
+        # Checked after reading, a frame's problem names its column; the one table the
+        # command reads (--snapshots) is where the analyst will look for it.
+        snapshots = getattr(args, "snapshots", None)
+        if snapshots is not None and not isinstance(snapshots, (list, tuple)):
+            err = err.in_file(snapshots)
+        print(f"error: {err.one_line()}", file=sys.stderr)
+        return 2
     except HScoreError as err:
         print(f"error: {err.one_line()}", file=sys.stderr)
         return 2

@@ -88,6 +88,14 @@ class DataError(HScoreError):
             text += ")"
         super().__init__(text)
 
+    def in_file(self, file: object) -> DataError:
+        """The same error naming ``file`` (a caller that knows which file the frame came
+        from); unchanged if it already names one."""
+        if self.file is not None:
+            return self
+        return type(self)(self.column, self.message, self.n_rows, self.examples, self.rows,
+                          file=file, line=self.line)
+
     def amended(self, note: str) -> DataError:
         """The same error with ``note`` added to its message (a caller that knows more)."""
         return type(self)(self.column, f"{self.message}; {note}", self.n_rows, self.examples,

@@ -38,8 +38,10 @@ def _cli_refuses(tmp_path, capsys, frame, *fragments, suffix=".csv"):
         frame.to_csv(path, index=False)
     else:
         frame.to_parquet(path, index=False)
-    return one_error(capsys, "score", "--config", "lifecycle", "--snapshots", path,
+    line = one_error(capsys, "score", "--config", "lifecycle", "--snapshots", path,
                      fragments=fragments)
+    assert line.startswith(f"error: {path}"), line     # the file, then the column
+    return line
 
 
 # ------------------------------------------------------------------ ids
