@@ -77,7 +77,9 @@ def test_cli_bad_input_is_one_error_line(files, capsys, change, expected):
     folder, frame = files
     change(frame).to_csv(folder / "bad.csv", index=False)
     assert _run(files, snapshots="bad.csv") == 2
-    assert _one_error_line(capsys).startswith(expected)
+    # the file first, then what is wrong in it
+    assert _one_error_line(capsys).startswith(expected.replace("error: ",
+                                                               f"error: {folder / 'bad.csv'}: "))
 
 
 def test_cli_holdout_outside_the_data(files, capsys):
@@ -140,7 +142,8 @@ def test_cli_bad_data_after_progress_ends_with_the_one_error_line(files, capsys)
     frame.drop(columns="churned").to_csv(folder / "bad.csv", index=False)
     assert _run(files, snapshots="bad.csv", quiet=False) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("error: column 'churned': required column is missing")
+    assert err[-1].startswith(f"error: {folder / 'bad.csv'}: column 'churned': required "
+                              "column is missing")
     assert [x for x in err if x.startswith("error")] == err[-1:]
     assert all(x.endswith(" ...") or " done in " in x for x in err[:-1])
 

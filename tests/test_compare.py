@@ -487,7 +487,7 @@ def test_cli_without_churned_column_exits_2(tmp_path, capsys):
     rc = main(["compare", "--snapshots", str(path), "--config", "lifecycle",
                "--stage", "maturity", "csm_pulse", "feature_adoption_rate"])
     err = capsys.readouterr().err
-    assert rc == 2 and err.startswith("error: column 'churned'") and err.count("\n") == 1
+    assert rc == 2 and err.startswith(f"error: {path}: column 'churned'") and err.count("\n") == 1
 
 
 def test_importing_compare_loads_no_heavy_dependency():
