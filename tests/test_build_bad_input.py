@@ -200,3 +200,24 @@ def test_the_output_never_overwrites_an_input_table(tmp_path, capsys):
     assert (folder / "events.csv").read_bytes() == before
     assert not (folder / "events.parquet").exists()
     assert "raw table 'events'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("limit", ["lots", "4", "80%", "10KB"])
+def test_a_bad_memory_limit_is_refused_before_any_work(tmp_path, capsys, limit):
+    # DuckDB itself raised a ParserException (a traceback, exit 1) deep inside the build.
+    folder = tiny_book.write(tmp_path / "tables", tiny_book.frames())
+    rc = main(["build", "--tables", str(folder), "--out", str(tmp_path / "snap.csv"),
+               "--memory-limit", limit, "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error: ")
+    assert "--memory-limit" in err[0] and repr(limit) in err[0] and "4GB or 500MB" in err[0]
+    with pytest.raises(HScoreError, match=r"memory_limit: .*4GB or 500MB"):
+        build_snapshots(folder, "lifecycle", memory_limit=limit)
+
+
+def test_a_memory_limit_in_any_unit_duckdb_reads_is_used(tmp_path):
+    from hscore.build import engine
+
+    with engine.connect(memory_limit="1.5GiB") as con:
+        limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit == "1.5 GiB"
