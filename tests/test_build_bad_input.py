@@ -48,7 +48,19 @@ def test_timestamps_mixing_offsets_and_none(tmp_path):
     err = _error(tmp_path, f)
     assert err.column == "events.ts"
     # the values without an offset are the ones that cannot be read safely
-    assert err.n_rows == len(f["events"]) - 3 and "UTC offset (3 rows)" in str(err)
+    naive = len(f["events"]) - 3
+    assert err.n_rows == naive
+    assert f"3 rows with an offset and {naive} rows without one" in str(err)
+
+
+def test_one_timestamp_with_an_offset_among_many_without_is_said_in_the_singular(tmp_path):
+    f = tiny_book.frames()
+    f["events"].loc[0, "ts"] = "2023-12-20T10:00:00+02:00"
+    err = _error(tmp_path, f)
+    naive = len(f["events"]) - 1
+    assert err.column == "events.ts" and err.n_rows == naive
+    assert f"1 row with an offset and {naive} rows without one" in str(err)
+    assert "1 rows" not in str(err)
 
 
 def test_timestamps_with_offsets_are_converted_to_utc_and_without_are_utc(tmp_path):
@@ -139,6 +151,8 @@ def test_a_table_missing_a_required_column(tmp_path):
     f["touches"] = f["touches"].drop(columns="with_champion")
     err = _error(tmp_path, f)
     assert err.column == "touches.with_champion" and "required column is missing" in str(err)
+    # every row of the table lacks it: the count says how many that is
+    assert err.n_rows == len(f["touches"]) and f"({len(f['touches'])} rows)" in str(err)
 
 
 def test_a_missing_table_the_config_needs_and_one_it_does_not(tmp_path):

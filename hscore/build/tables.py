@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hscore.build.definitions import Definitions, TableSpec
-from hscore.errors import DataError, HScoreError, HScoreWarning
+from hscore.errors import DataError, HScoreError, HScoreWarning, plural
 
 __all__ = ["TableFile", "find_tables", "register_tables", "Registered", "DEDUPE_POLICIES"]
 
@@ -231,10 +231,11 @@ def _check(con, spec: TableSpec, present: dict[str, str], has_accounts: bool) ->
             if aware and naive:
                 r = f"TRIM(c.{_ident('raw__' + column)})"
                 raise _fail(con, spec.name, column,
-                            f"timestamps mixing values with a UTC offset ({aware} rows) and "
-                            f"without one: a timestamp without an offset is read as UTC, "
-                            f"which is safe only when no value of the column has one; give "
-                            f"every value an offset or none", naive,
+                            f"timestamps with and without a UTC offset in one column: "
+                            f"{plural(aware)} with an offset and {plural(naive)} without "
+                            f"one (the rows counted here); a timestamp without an offset is "
+                            f"read as UTC, which is safe only when no value of the column has "
+                            f"one; give every value an offset or none", naive,
                             f"regexp_matches({r}, '{_NAIVE_RE}')")
             i += 2
             continue
@@ -294,7 +295,9 @@ def register_tables(con, defs: Definitions, files: dict[str, TableFile], needed:
                             + " ".join(str(err).split())[:300]) from None
         for cname, col in spec.columns.items():
             if col.required and cname not in present:
-                raise DataError(f"{name}.{cname}", f"required column is missing from {tf.path}")
+                n = con.execute(f"SELECT COUNT(*) FROM raw_{name}").fetchone()[0]
+                raise DataError(f"{name}.{cname}", f"required column is missing from {tf.path} "
+                                "(every row of the table lacks it)", int(n))
         reg.columns[name] = set(present) & set(spec.columns)
         typed = []
         for cname, col in spec.columns.items():
@@ -329,7 +332,7 @@ def register_tables(con, defs: Definitions, files: dict[str, TableFile], needed:
                         f"UNION ALL SELECT DISTINCT * FROM typed_{name} "
                         f"WHERE {hashed} IN (SELECT h FROM dup_{name})")
             reg.dropped_duplicates[name] = n_dup
-            warnings.warn(f"{name}: {n_dup} identical row{'s' if n_dup != 1 else ''} counted once "
+            warnings.warn(f"{name}: {plural(n_dup, 'identical row')} counted once "
                           "(dedupe policy 'drop')", HScoreWarning, stacklevel=2)
         else:
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM typed_{name}")
