@@ -41,6 +41,20 @@ def test_events_for_unknown_accounts(tmp_path):
     assert set(err.examples) == {"Y", "Z"} and "not in the accounts table" in str(err)
 
 
+def test_events_for_users_not_in_the_users_table(tmp_path):
+    # (u9 of A, and u1 written under B: a user_id is known only with its own account)
+    f = _add(tiny_book.frames(), "events", [("A", "u9", "2024-02-01 10:00:00", "login", None, None),
+                                             ("A", "u9", "2024-02-02 10:00:00", "login", None, None),
+                                             ("B", "u1", "2024-02-01 10:00:00", "login", None, None)])
+    err = _error(tmp_path / "users", f)
+    assert err.column == "events.user_id" and err.n_rows == 3
+    assert set(err.examples) == {"A", "B"} and "not in the users table" in str(err)
+    # unknown accounts among them are said first, counted on their own, as for any table
+    f = _add(f, "events", [("Z", "z1", "2024-02-01 10:00:00", "login", None, None)])
+    err = _error(tmp_path / "accounts", f)
+    assert err.column == "events.account_id" and err.n_rows == 1 and err.examples == ["Z"]
+
+
 def test_timestamps_mixing_offsets_and_none(tmp_path):
     f = tiny_book.frames()
     f["events"].loc[[0, 1, 2], "ts"] = ["2023-12-20T10:00:00Z", "2023-12-20T10:01:00+02:00",
