@@ -5,6 +5,9 @@
 
 Default: 10,000 accounts, 24 monthly snapshots (2024-01-01 to 2025-12-01), 100 million
 events, every metric of the lifecycle config; target: at most 60 s on the 2-core machine.
+The target is defined at 100 million events: a smaller ``--events`` run reports its figures
+and the ratio against the reference, but claims nothing about the target; a run at the full
+size claims it only on a machine free enough to judge (:mod:`bench.load`).
 
 What is measured, in one run:
 
@@ -38,10 +41,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["generate", "main"]
+from bench.load import read_load
+
+__all__ = ["generate", "main", "verdict"]
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 60.0
+#: The size the target is defined at (the issue's book: 10,000 accounts, 100 million events).
+TARGET_EVENTS = 100_000_000
+#: The build must agree with the pandas reference on the sample to this (else it misses).
+MAX_DIFF = 1e-6
 FIRST_SNAPSHOT = "2024-01-01"
 KEY_FEATURES = ("reports", "dashboards", "automations", "integrations_hub", "api")
 OTHER_FEATURES = ("search", "export", "comments")
@@ -229,6 +238,20 @@ def _reference(args) -> tuple[float, int, pd.DataFrame]:
     return time.perf_counter() - started, len(tables["events"]), ref
 
 
+def verdict(events: int, seconds: float, max_diff: float, load) -> str:
+    """The line that judges the run: a build that differs from the reference misses whatever
+    its time; below :data:`TARGET_EVENTS` the time target is not claimed (a smaller book says
+    nothing about it); at full size, :meth:`bench.load.Load.verdict` of the time."""
+    if not max_diff < MAX_DIFF:
+        return (f"MISSES: the build differs from the pandas reference by {max_diff:.2e} "
+                f"(at most {MAX_DIFF:g})")
+    if events < TARGET_EVENTS:
+        return (f"target not claimed at this size: the {TARGET_SECONDS:.0f} s target is for "
+                f"{TARGET_EVENTS:,} events, this run read {events:,}")
+    return (f"target (<= {TARGET_SECONDS:.0f} s at {TARGET_EVENTS:,} events): "
+            f"{load.verdict(seconds <= TARGET_SECONDS)}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench build", description=__doc__.splitlines()[0])
     p.add_argument("--accounts", type=int, default=10_000)
@@ -264,7 +287,8 @@ def main(argv=None) -> int:
           f"{counts['users']:,} users, {size_mb:,.0f} MB of Parquet "
           f"(generated in {info['seconds']:.0f} s)")
 
-    load_before = os.getloadavg()
+    load = read_load()
+    load_before = load.averages
     cmd = [sys.executable, "-m", "bench.build", "--child", "--data", str(data),
            "--accounts", str(args.accounts), "--events", str(args.events),
            "--months", str(args.months), "--memory-limit", args.memory_limit,
@@ -290,7 +314,7 @@ def main(argv=None) -> int:
     threads = args.threads or len(os.sched_getaffinity(0))
     rows = [
         ("build (lifecycle: 30 metrics)", f"{build['seconds']:.1f} s wall, {build['cpu']:.1f} s CPU",
-         f"target <= {TARGET_SECONDS:.0f} s"),
+         f"target <= {TARGET_SECONDS:.0f} s at {TARGET_EVENTS:,} events"),
         ("snapshot rows", f"{build['rows']:,} ({build['rows'] / build['seconds']:,.0f} rows/s)", ""),
         ("events read", f"{counts['events']:,} ({build_eps / 1e6:.2f} M events/s)", ""),
         ("peak RSS of the build process", f"{build['peak_rss_mb']:,.0f} MB",
@@ -305,8 +329,8 @@ def main(argv=None) -> int:
     width = max(len(r[0]) for r in rows)
     for name, value, target in rows:
         print(f"{name:<{width}}  {value}" + (f"   ({target})" if target else ""))
-    ok = build["seconds"] <= TARGET_SECONDS and diffs[worst] < 1e-6
-    print("meets the target" if ok else "MISSES the target (see above)")
+    print(load.describe())
+    print(verdict(counts["events"], build["seconds"], diffs[worst], load))
     return 0
 
 

@@ -60,6 +60,16 @@ def _jobs(text: str) -> int:
     return value
 
 
+def _memory_limit(text: str) -> str:
+    """An argparse type: a DuckDB memory limit (the builder's own check, said at parse time)."""
+    from hscore.build.engine import check_memory_limit
+
+    try:
+        return check_memory_limit(text, what="memory limit")
+    except HScoreError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("memory limit: ")) from None
+
+
 class _Default(str):
     """A default argument value, told apart from the same text typed by the user (the
     missing-column error says "the default config is 'lifecycle'" only when it was not)."""
@@ -444,7 +454,8 @@ def _add_build(sub) -> None:
                    help="metric definitions laid over the shipped ones (repeatable)")
     p.add_argument("--dedupe", choices=["drop", "error", "keep"], default="drop",
                    help="identical activity rows: count once (default), refuse, or keep all")
-    p.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB (default: DuckDB's)")
+    p.add_argument("--memory-limit", type=_memory_limit,
+                   help="DuckDB memory limit, e.g. 4GB or 500MB (default: DuckDB's)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(run=_run_build)
 

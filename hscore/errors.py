@@ -11,7 +11,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = ["HScoreError", "ConfigError", "DataError", "MissingColumnError", "OutputError",
-           "HScoreWarning", "print_warnings"]
+           "HScoreWarning", "print_warnings", "plural"]
+
+
+def plural(n: int, noun: str = "row") -> str:
+    """``n`` and the noun, singular for one: what every message that counts rows says.
+
+    Examples
+    --------
+    >>> plural(1), plural(0), plural(12, "line")
+    ('1 row', '0 rows', '12 lines')
+    """
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 class HScoreError(ValueError):
@@ -79,7 +90,7 @@ class DataError(HScoreError):
             text += f"column '{column}': "
         text += message
         if n_rows is not None:
-            text += f" ({n_rows} row{'s' if n_rows != 1 else ''}"
+            text += f" ({plural(n_rows)}"
             if self.examples:
                 shown = ", ".join(str(e) for e in self.examples)
                 text += f"; first accounts: {shown}"

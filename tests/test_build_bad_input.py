@@ -41,6 +41,20 @@ def test_events_for_unknown_accounts(tmp_path):
     assert set(err.examples) == {"Y", "Z"} and "not in the accounts table" in str(err)
 
 
+def test_events_for_users_not_in_the_users_table(tmp_path):
+    # (u9 of A, and u1 written under B: a user_id is known only with its own account)
+    f = _add(tiny_book.frames(), "events", [("A", "u9", "2024-02-01 10:00:00", "login", None, None),
+                                             ("A", "u9", "2024-02-02 10:00:00", "login", None, None),
+                                             ("B", "u1", "2024-02-01 10:00:00", "login", None, None)])
+    err = _error(tmp_path / "users", f)
+    assert err.column == "events.user_id" and err.n_rows == 3
+    assert set(err.examples) == {"A", "B"} and "not in the users table" in str(err)
+    # unknown accounts among them are said first, counted on their own, as for any table
+    f = _add(f, "events", [("Z", "z1", "2024-02-01 10:00:00", "login", None, None)])
+    err = _error(tmp_path / "accounts", f)
+    assert err.column == "events.account_id" and err.n_rows == 1 and err.examples == ["Z"]
+
+
 def test_timestamps_mixing_offsets_and_none(tmp_path):
     f = tiny_book.frames()
     f["events"].loc[[0, 1, 2], "ts"] = ["2023-12-20T10:00:00Z", "2023-12-20T10:01:00+02:00",
@@ -48,7 +62,19 @@ def test_timestamps_mixing_offsets_and_none(tmp_path):
     err = _error(tmp_path, f)
     assert err.column == "events.ts"
     # the values without an offset are the ones that cannot be read safely
-    assert err.n_rows == len(f["events"]) - 3 and "UTC offset (3 rows)" in str(err)
+    naive = len(f["events"]) - 3
+    assert err.n_rows == naive
+    assert f"3 rows with an offset and {naive} rows without one" in str(err)
+
+
+def test_one_timestamp_with_an_offset_among_many_without_is_said_in_the_singular(tmp_path):
+    f = tiny_book.frames()
+    f["events"].loc[0, "ts"] = "2023-12-20T10:00:00+02:00"
+    err = _error(tmp_path, f)
+    naive = len(f["events"]) - 1
+    assert err.column == "events.ts" and err.n_rows == naive
+    assert f"1 row with an offset and {naive} rows without one" in str(err)
+    assert "1 rows" not in str(err)
 
 
 def test_timestamps_with_offsets_are_converted_to_utc_and_without_are_utc(tmp_path):
@@ -139,6 +165,8 @@ def test_a_table_missing_a_required_column(tmp_path):
     f["touches"] = f["touches"].drop(columns="with_champion")
     err = _error(tmp_path, f)
     assert err.column == "touches.with_champion" and "required column is missing" in str(err)
+    # every row of the table lacks it: the count says how many that is
+    assert err.n_rows == len(f["touches"]) and f"({len(f['touches'])} rows)" in str(err)
 
 
 def test_a_missing_table_the_config_needs_and_one_it_does_not(tmp_path):
@@ -200,3 +228,24 @@ def test_the_output_never_overwrites_an_input_table(tmp_path, capsys):
     assert (folder / "events.csv").read_bytes() == before
     assert not (folder / "events.parquet").exists()
     assert "raw table 'events'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("limit", ["lots", "4", "80%", "10KB"])
+def test_a_bad_memory_limit_is_refused_before_any_work(tmp_path, capsys, limit):
+    # DuckDB itself raised a ParserException (a traceback, exit 1) deep inside the build.
+    folder = tiny_book.write(tmp_path / "tables", tiny_book.frames())
+    rc = main(["build", "--tables", str(folder), "--out", str(tmp_path / "snap.csv"),
+               "--memory-limit", limit, "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error: ")
+    assert "--memory-limit" in err[0] and repr(limit) in err[0] and "4GB or 500MB" in err[0]
+    with pytest.raises(HScoreError, match=r"memory_limit: .*4GB or 500MB"):
+        build_snapshots(folder, "lifecycle", memory_limit=limit)
+
+
+def test_a_memory_limit_in_any_unit_duckdb_reads_is_used(tmp_path):
+    from hscore.build import engine
+
+    with engine.connect(memory_limit="1.5GiB") as con:
+        limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit == "1.5 GiB"

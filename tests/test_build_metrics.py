@@ -182,3 +182,41 @@ def test_importing_the_builder_does_not_import_duckdb():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def _plan_sql(plan) -> dict[str, str]:
+    """Every statement the plan gives an engine, by a name for the failure message; the
+    empty-window values are floats, as DuckDB returns for SUM/AVG of doubles."""
+    sql = {f"step {name}": text for name, text, _ in plan.steps}
+    sql.update({f"empty {g.table}": text for g, text in plan.empty_queries()})
+    empties = {g.table: {c: 0.0 for _, _, c in plan._agg_columns(g)} for g in plan.groups}
+    views = {}
+    for g, text in plan.metric_values(empties):
+        sql[f"values {g.table}"] = text
+        views[g.table] = f"values_{g.table}"
+    sql["final"] = plan.final(views)
+    return sql
+
+
+def test_the_plan_divides_in_double_precision_in_every_engine():
+    # Spark SQL reads 30.0 as DECIMAL and rounds its divisions to 6 places (stickiness
+    # 0.033333 there, 0.0333333 in DuckDB): a number with a fraction must carry an exponent.
+    from hscore.build.definitions import Plan, decimal_literals
+
+    assert decimal_literals("a / 30.0 + b / .5 + c * 1E0 + v0.x - 2.5E-3 + '7.5'") == [
+        "30.0", ".5"]
+    defs = load_definitions()
+    for name, text in _plan_sql(Plan(defs, list(defs.metrics))).items():
+        assert decimal_literals(text) == [], (name, text)
+
+
+def test_a_definition_with_a_decimal_literal_is_refused(tmp_path):
+    from hscore.build import DefinitionError
+
+    extra = tmp_path / "mine.yaml"
+    extra.write_text("metrics:\n  touches_per_week:\n    from: touches\n    window: 28\n"
+                     "    aggregates: {n: COUNT(*)}\n    value: n / 4.0\n", encoding="utf-8")
+    with pytest.raises(DefinitionError, match=r"metrics\.touches_per_week\.value: 4\.0: .*4\.0E0"):
+        load_definitions(extra)
+    extra.write_text(extra.read_text().replace("4.0", "4E0"), encoding="utf-8")
+    assert load_definitions(extra).metrics["touches_per_week"].value == "n / 4E0"

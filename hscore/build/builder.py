@@ -80,7 +80,8 @@ def build_snapshots(tables, config: str | Config = "lifecycle", *, cadence: str 
         Identical rows of an activity table: counted once (with a warning), refused, or
         counted as often as they appear.
     memory_limit : str, optional
-        DuckDB's memory limit, e.g. ``"2GB"``; beyond it DuckDB spills to a temporary folder.
+        DuckDB's memory limit, a number and a unit (``"2GB"``, ``"500MB"``, ``"1.5GiB"``);
+        beyond it DuckDB spills to a temporary folder.
     threads : int, optional
         DuckDB threads (default: the CPUs available).
 
@@ -109,6 +110,8 @@ def build_snapshots(tables, config: str | Config = "lifecycle", *, cadence: str 
     horizon = int(horizon_days if horizon_days is not None else cfg.label_horizon_days or 30)
     if horizon < 1:
         raise HScoreError(f"horizon_days: must be >= 1, got {horizon}")
+    if memory_limit is not None:
+        engine.check_memory_limit(memory_limit)         # before any work, not deep in DuckDB
     defs = load_definitions(*_definition_files(definitions))
     metrics = cfg.metric_names
     Plan(defs, metrics, anchors=False)                 # every metric defined? (raises if not)

@@ -28,7 +28,7 @@ import yaml
 from hscore.errors import HScoreError
 
 __all__ = ["Definitions", "DefinitionError", "load_definitions", "Plan", "DEFINITIONS_FILE",
-           "SNAPSHOT_COLUMNS", "COLUMN_TYPES"]
+           "SNAPSHOT_COLUMNS", "COLUMN_TYPES", "decimal_literals"]
 
 DEFINITIONS_FILE = Path(__file__).with_name("definitions.yaml")
 #: Columns of the evaluation points that a metric's ``value`` may read.
@@ -44,6 +44,9 @@ _KEYWORDS = frozenset("""all and any as asc at between both by case cast check c
     unique user using when where window with""".split())
 _PARAM = re.compile(r"\{([a-z_][a-z0-9_]*)(?:\|(count|bit:[a-z_][a-z0-9_]*))?\}")
 _LITERAL = re.compile(r"('(?:[^']|'')*')")
+#: A number with a fraction and no exponent (``30.0``, ``.5``): a DECIMAL in Spark SQL, whose
+#: division rounds to 6 decimal places, where DuckDB divides in DOUBLE.
+_DECIMAL = re.compile(r"(?<![\w.])(\d+\.\d*|\.\d+)(?![\w.])")
 
 
 class DefinitionError(HScoreError):
@@ -234,9 +237,30 @@ def _parse(data: dict, files: list[str]) -> Definitions:
         if m is not None:
             defs.metrics[name] = m
     problems += [(f"params.{p}", msg) for p, msg in sub.problems]
+    problems += _decimal_problems(defs)
     if problems:
         raise DefinitionError(problems, files[-1] if len(files) > 1 else files[0])
     return defs
+
+
+def _decimal_problems(defs: Definitions) -> list[tuple[str, str]]:
+    """A fraction written without an exponent, wherever SQL is written: Spark SQL would round
+    the divisions it takes part in, and the engines would disagree."""
+    texts = []
+    for name, src in defs.sources.items():
+        texts += [(f"sources.{name}.sql", src.sql), (f"sources.{name}.where", src.where)]
+        texts += [(f"sources.{name}.columns.{c}", e) for c, e in src.columns.items()]
+    for name, m in defs.metrics.items():
+        texts += [(f"metrics.{name}.value", m.value), (f"metrics.{name}.where", m.where)]
+        texts += [(f"metrics.{name}.aggregates.{a}", e) for a, e in m.aggregates.items()]
+    out = []
+    for path, sql in texts:
+        found = decimal_literals(sql) if isinstance(sql, str) else []
+        if found:
+            out.append((path, f"{', '.join(found)}: a number with a fraction is a DECIMAL in "
+                              f"Spark SQL (its division rounds to 6 places); write it with an "
+                              f"exponent, e.g. {found[0]}E0 -> read as DOUBLE by DuckDB and Spark"))
+    return out
 
 
 class _Substituter:
@@ -269,13 +293,34 @@ class _Substituter:
         return _PARAM.sub(repl, text)
 
 
+def decimal_literals(sql: str) -> list[str]:
+    """The numbers with a fraction and no exponent in ``sql`` (outside string literals):
+    DECIMAL in Spark SQL, so that ``x / 30.0`` is rounded there and not in DuckDB.
+
+    Examples
+    --------
+    >>> decimal_literals("user_days / 30.0 / NULLIF(users, 0) + 1E0 + v0.x + '2.5'")
+    ['30.0']
+    """
+    parts = _LITERAL.split(sql)
+    return [m for i in range(0, len(parts), 2) for m in _DECIMAL.findall(parts[i])]
+
+
+def _double(value: float) -> str:
+    """A float as an SQL literal that DuckDB and Spark SQL both read as DOUBLE (an exponent)."""
+    text = repr(float(value)).upper()
+    return text if "E" in text else f"{text}E0"
+
+
 def _literal(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "(" + ", ".join(_literal(v) for v in value) + ")"
     if isinstance(value, bool):
         return "1" if value else "0"
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
         return repr(value)
+    if isinstance(value, float):
+        return _double(value)
     if value is None:
         return "NULL"
     return "'" + str(value).replace("'", "''") + "'"
@@ -596,7 +641,7 @@ class Plan:
                     joins.append(f"LEFT JOIN {view} {b} ON {b}.account_id = g.account_id "
                                  f"AND {b}.at_day = g.base_at_{n}")
                 # 100 (v / b - 1), not 100 (v - b) / b: a fall to 0 is exactly -100
-                cols[m] = f"100.0 * (v{i}.{_q(m)} / NULLIF({b}.{_q(m)}, 0) - 1)"
+                cols[m] = f"100E0 * (v{i}.{_q(m)} / NULLIF({b}.{_q(m)}, 0) - 1)"
         select = ", ".join(f"{cols[m]} AS {_q(m)}" for m in self.metrics)
         return f"SELECT g.account_id, g.at_day, {select} FROM snapshots g " + " ".join(joins)
 
@@ -621,6 +666,6 @@ def _literal_typed(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     try:
-        return repr(float(value))                # float, Decimal, numpy scalars
+        return _double(value)                    # float, Decimal, numpy scalars
     except (TypeError, ValueError):
         return _literal(value)

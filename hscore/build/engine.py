@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -17,7 +18,41 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-__all__ = ["connect", "register_frame", "run_plan", "window_maps"]
+from hscore.errors import HScoreError
+
+__all__ = ["connect", "register_frame", "run_plan", "window_maps", "check_memory_limit"]
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]i?b)\s*$", re.IGNORECASE)
+_UNIT = {"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+         "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30, "tib": 2 ** 40}
+#: The smallest limit accepted: below it DuckDB fails on its first allocation, mid-build.
+_MIN_BYTES = 1e6
+
+
+def check_memory_limit(text: str, what: str = "memory_limit") -> str:
+    """``text`` checked as a DuckDB memory limit (a number and a unit: ``4GB``, ``500MB``,
+    ``1.5GiB``), so that a typo fails before any work instead of deep inside DuckDB.
+
+    Examples
+    --------
+    >>> check_memory_limit("4GB")
+    '4GB'
+    >>> check_memory_limit("lots")
+    Traceback (most recent call last):
+    ...
+    hscore.errors.HScoreError: memory_limit: not a memory size: 'lots' (write a number and \
+a unit, e.g. 4GB or 500MB; units KB, MB, GB, TB or KiB, MiB, GiB, TiB)
+    """
+    form = ("write a number and a unit, e.g. 4GB or 500MB; units KB, MB, GB, TB or KiB, MiB, "
+            "GiB, TiB")
+    match = _SIZE.match(str(text))
+    if not match:
+        raise HScoreError(f"{what}: not a memory size: {text!r} ({form})")
+    size = float(match.group(1)) * _UNIT[match.group(2).lower()]
+    if size < _MIN_BYTES:
+        raise HScoreError(f"{what}: {text!r} is below the smallest limit DuckDB can work in, "
+                          f"1MB ({form})")
+    return str(text).strip()
 
 
 @contextlib.contextmanager
@@ -30,6 +65,8 @@ def connect(*, memory_limit: str | None = None, threads: int | None = None) -> I
     """
     import duckdb
 
+    if memory_limit:
+        memory_limit = check_memory_limit(memory_limit)
     spill = tempfile.mkdtemp(prefix="hscore-build-")
     con = duckdb.connect(":memory:")
     try:

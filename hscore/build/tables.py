@@ -12,7 +12,9 @@ Rules for what is read:
   midnight UTC. A text column that mixes values with and without an offset is bad input
   (the ones without could be local times). Parquet timestamps with a zone are converted to
   UTC, those without are UTC. Only ISO 8601 is read: ``01/02/2024`` is an error, never a guess.
-- **unknown accounts**: a row of any table whose account_id is not in ``accounts`` is bad input.
+- **unknown accounts and users**: a row of any table whose account_id is not in ``accounts``
+  is bad input; so is a row with a user_id (events) whose (account_id, user_id) is not in
+  ``users``, when the build reads ``users``.
 - **duplicates**: in activity tables (``dedupe: true``) identical rows are one row; the policy
   ``drop`` (default) counts them once and says how many it dropped, ``error`` refuses them,
   ``keep`` counts every copy (and skips the check). Tables with a ``key`` refuse duplicates.
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hscore.build.definitions import Definitions, TableSpec
-from hscore.errors import DataError, HScoreError, HScoreWarning
+from hscore.errors import DataError, HScoreError, HScoreWarning, plural
 
 __all__ = ["TableFile", "find_tables", "register_tables", "Registered", "DEDUPE_POLICIES"]
 
@@ -37,6 +39,13 @@ _N_EXAMPLES = 3
 _DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
 _NAIVE_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$"
 _AWARE_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|[+-]\d{2}(:?\d{2})?)$"
+_UNKNOWN_ACCOUNT = "rows for accounts that are not in the accounts table"
+_UNKNOWN_ACCOUNT_SQL = ("c.account_id IS NOT NULL AND c.account_id NOT IN "
+                        "(SELECT account_id FROM accounts)")
+_UNKNOWN_USER = "__unknown_user__"
+_UNKNOWN_USER_SQL = ("c.account_id IS NOT NULL AND c.user_id IS NOT NULL AND NOT EXISTS "
+                     "(SELECT 1 FROM users u WHERE u.account_id = c.account_id "
+                     "AND u.user_id = c.user_id)")
 
 
 @dataclass(frozen=True)
@@ -147,7 +156,8 @@ def _final_cast(col, name: str) -> str:
     return q
 
 
-def _problems(spec: TableSpec, present: dict[str, str], has_accounts: bool):
+def _problems(spec: TableSpec, present: dict[str, str], has_accounts: bool,
+              known_users: bool = False):
     """(column, message, SQL condition on the checked view ``c``) in the order they are
     reported."""
     out = []
@@ -191,9 +201,12 @@ def _problems(spec: TableSpec, present: dict[str, str], has_accounts: bool):
         out.append((s["column"], f"values outside their {s['by']}'s scale ({scales})",
                     f"CASE c.{by} {cases} ELSE FALSE END"))
     if spec.name != "accounts" and has_accounts:
-        out.append(("account_id", "rows for accounts that are not in the accounts table",
-                    "c.account_id IS NOT NULL AND c.account_id NOT IN "
-                    "(SELECT account_id FROM accounts)"))
+        if known_users and "user_id" in spec.columns and spec.name != "users":
+            # One anti-join on (account_id, user_id) finds both kinds of unknown, since the
+            # users were checked against the accounts; which kind is worked out on failure.
+            out.append(("account_id", _UNKNOWN_USER, _UNKNOWN_USER_SQL))
+        else:
+            out.append(("account_id", _UNKNOWN_ACCOUNT, _UNKNOWN_ACCOUNT_SQL))
     for check in spec.checks:                 # conditions on the typed columns, by name
         out.append((check["column"], check["message"], f"({check['bad']})"))
     return out
@@ -206,9 +219,21 @@ def _fail(con, table: str, column: str, message: str, n: int, cond: str) -> Data
     return DataError(f"{table}.{column}", message, n, examples)
 
 
-def _check(con, spec: TableSpec, present: dict[str, str], has_accounts: bool) -> tuple:
+def _unknown_user(con, table: str, n: int) -> DataError:
+    """The rows whose (account_id, user_id) is not in ``users``: unknown accounts first (as
+    for any table), else users the users table does not list."""
+    cond = _UNKNOWN_ACCOUNT_SQL
+    n_acc = con.execute(f"SELECT COUNT(*) FROM chk_{table} c WHERE {cond}").fetchone()[0]
+    if n_acc:
+        return _fail(con, table, "account_id", _UNKNOWN_ACCOUNT, int(n_acc), cond)
+    return _fail(con, table, "user_id", "rows for users that are not in the users table "
+                 "(no row there with the same account_id and user_id)", n, _UNKNOWN_USER_SQL)
+
+
+def _check(con, spec: TableSpec, present: dict[str, str], has_accounts: bool,
+           known_users: bool = False) -> tuple:
     """One pass over the table: counts of every problem, and the first and last day."""
-    problems = _problems(spec, present, has_accounts)
+    problems = _problems(spec, present, has_accounts, known_users)
     counts, labels = [], []
     for column, message, cond in problems:
         if message == "__mixed_zones__":
@@ -231,13 +256,16 @@ def _check(con, spec: TableSpec, present: dict[str, str], has_accounts: bool) ->
             if aware and naive:
                 r = f"TRIM(c.{_ident('raw__' + column)})"
                 raise _fail(con, spec.name, column,
-                            f"timestamps mixing values with a UTC offset ({aware} rows) and "
-                            f"without one: a timestamp without an offset is read as UTC, "
-                            f"which is safe only when no value of the column has one; give "
-                            f"every value an offset or none", naive,
+                            f"timestamps with and without a UTC offset in one column: "
+                            f"{plural(aware)} with an offset and {plural(naive)} without "
+                            f"one (the rows counted here); a timestamp without an offset is "
+                            f"read as UTC, which is safe only when no value of the column has "
+                            f"one; give every value an offset or none", naive,
                             f"regexp_matches({r}, '{_NAIVE_RE}')")
             i += 2
             continue
+        if values[i] and message == _UNKNOWN_USER:
+            raise _unknown_user(con, spec.name, int(values[i]))
         if values[i]:
             raise _fail(con, spec.name, column, message, int(values[i]), cond)
         i += 1
@@ -276,7 +304,8 @@ def register_tables(con, defs: Definitions, files: dict[str, TableFile], needed:
     """
     if dedupe not in DEDUPE_POLICIES:
         raise HScoreError(f"dedupe: must be one of {', '.join(DEDUPE_POLICIES)}, got {dedupe!r}")
-    order = ["accounts"] + sorted(needed - {"accounts"})
+    # users before the tables whose user_id is checked against it
+    order = ["accounts"] + sorted(needed - {"accounts"}, key=lambda n: (n != "users", n))
     for name in order:
         if name not in files:
             raise DataError(f"{name} (table)", "table is missing from the tables folder "
@@ -294,7 +323,9 @@ def register_tables(con, defs: Definitions, files: dict[str, TableFile], needed:
                             + " ".join(str(err).split())[:300]) from None
         for cname, col in spec.columns.items():
             if col.required and cname not in present:
-                raise DataError(f"{name}.{cname}", f"required column is missing from {tf.path}")
+                n = con.execute(f"SELECT COUNT(*) FROM raw_{name}").fetchone()[0]
+                raise DataError(f"{name}.{cname}", f"required column is missing from {tf.path} "
+                                "(every row of the table lacks it)", int(n))
         reg.columns[name] = set(present) & set(spec.columns)
         typed = []
         for cname, col in spec.columns.items():
@@ -311,7 +342,8 @@ def register_tables(con, defs: Definitions, files: dict[str, TableFile], needed:
         con.execute(f"CREATE OR REPLACE TEMP VIEW chk0_{name} AS SELECT {', '.join(typed)} "
                     f"FROM raw_{name} r")
         con.execute(f"CREATE OR REPLACE TEMP VIEW chk_{name} AS SELECT c.*{day} FROM chk0_{name} c")
-        first, last = _check(con, spec, present, has_accounts=name != "accounts")
+        first, last = _check(con, spec, present, has_accounts=name != "accounts",
+                             known_users="users" in reg.columns)
         reg.first_day[name], reg.last_day[name] = first, last
         cols = list(spec.columns)
         final = ", ".join(_final_cast(spec.columns[c], c) for c in cols) + (", day" if day else "")
@@ -329,7 +361,7 @@ def register_tables(con, defs: Definitions, files: dict[str, TableFile], needed:
                         f"UNION ALL SELECT DISTINCT * FROM typed_{name} "
                         f"WHERE {hashed} IN (SELECT h FROM dup_{name})")
             reg.dropped_duplicates[name] = n_dup
-            warnings.warn(f"{name}: {n_dup} identical row{'s' if n_dup != 1 else ''} counted once "
+            warnings.warn(f"{name}: {plural(n_dup, 'identical row')} counted once "
                           "(dedupe policy 'drop')", HScoreWarning, stacklevel=2)
         else:
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM typed_{name}")

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from hscore.config import Cell, Config
-from hscore.errors import DataError
+from hscore.errors import DataError, plural
 from hscore.scoring.scorer import HealthScorer
 from hscore.scoring.segments import segment_cells
 from hscore.scoring.snapshots import CheckedSnapshots
@@ -206,7 +206,7 @@ def _found(col: pd.Series, bad: np.ndarray, most: int = 5) -> str:
     """The distinct values of ``col`` on the ``bad`` rows, most frequent first, with counts:
     ``'yes' (120 rows), 'no' (80 rows)``."""
     counts = pd.Series(col.to_numpy()[bad]).value_counts(sort=True)
-    shown = ", ".join(f"{v!r} ({n} row{'s' if n != 1 else ''})"
+    shown = ", ".join(f"{v!r} ({plural(n)})"
                       for v, n in counts.head(most).items())
     return shown + (f" and {len(counts) - most} other values" if len(counts) > most else "")
 

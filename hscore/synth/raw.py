@@ -33,6 +33,7 @@ Examples
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,7 +61,15 @@ _DAY = np.timedelta64(1, "D")
 
 @dataclass
 class RawBook:
-    """Raw tables, the snapshot table their truth labelled, and that truth."""
+    """Raw tables, the snapshot table their truth labelled, and that truth.
+
+    The tables hold 13 months of activity before the truth's first snapshot (``start``), so
+    that its first snapshots have full 180-day windows and renewal baselines. Build them
+    from ``start`` (``hscore build --start``, ``build_snapshots(start=...)``): a build from
+    the data's first month would also snapshot those months, where the truth drew no churn
+    (every label 0), and calibration would drift from the truth. :meth:`write` and the
+    book's ``repr`` say so; :meth:`build_command` is the command that gives ``frame``.
+    """
 
     tables: dict[str, pd.DataFrame]
     frame: pd.DataFrame = field(repr=False)
@@ -70,8 +79,14 @@ class RawBook:
     as_of: str = ""
     horizon_days: int = 30
 
-    def write(self, folder, fmt: str = "parquet") -> Path:
-        """Write every table as ``folder/NAME.parquet`` (or ``.csv``)."""
+    def build_command(self, folder, out: str = "snapshots.parquet") -> str:
+        """The ``hscore build`` command that gives the truth's snapshot table (``frame``)
+        from the tables written to ``folder``."""
+        return f"hscore build --tables {folder} --start {self.start} --out {out}"
+
+    def write(self, folder, fmt: str = "parquet", *, say: bool = True) -> Path:
+        """Write every table as ``folder/NAME.parquet`` (or ``.csv``) and, unless ``say`` is
+        false, say on stderr how to build the truth's snapshots from them (from ``start``)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for name, table in self.tables.items():
@@ -81,11 +96,15 @@ class RawBook:
                 table.to_csv(folder / f"{name}.csv", index=False, date_format="%Y-%m-%dT%H:%M:%S")
             else:
                 raise HScoreError(f"fmt: 'parquet' or 'csv', got {fmt!r}")
+        if say:
+            print(f"wrote {len(self.tables)} raw tables to {folder}; the truth's snapshots "
+                  f"start on {self.start}, after {_BURN_IN_MONTHS} months of burn-in: "
+                  f"{self.build_command(folder)}", file=sys.stderr)
         return folder
 
     def __repr__(self) -> str:
         return (f"RawBook({len(self.tables['events'])} events; {describe_labels(self.frame)}; "
-                f"as of {self.as_of})")
+                f"as of {self.as_of}; build from --start {self.start})")
 
 
 def _days(values) -> np.ndarray:
