@@ -220,3 +220,19 @@ def test_a_definition_with_a_decimal_literal_is_refused(tmp_path):
         load_definitions(extra)
     extra.write_text(extra.read_text().replace("4.0", "4E0"), encoding="utf-8")
     assert load_definitions(extra).metrics["touches_per_week"].value == "n / 4E0"
+
+
+def test_a_metric_defined_twice_in_one_file_is_refused(tmp_path):
+    # Read as configs are (the one safe loader): YAML would silently keep the second entry.
+    from hscore.build import DefinitionError
+
+    entry = ("  touches_28d:\n    from: touches\n    window: 28\n"
+             "    aggregates: {n: COUNT(*)}\n")
+    extra = tmp_path / "mine.yaml"
+    extra.write_text("metrics:\n" + entry + entry.replace("window: 28", "window: 14"),
+                     encoding="utf-8")
+    with pytest.raises(DefinitionError, match=r"line 6\): duplicate key 'touches_28d'"):
+        load_definitions(extra)
+    extra.write_bytes("metrics: {}\n# caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(DefinitionError, match="not UTF-8"):
+        load_definitions(extra)

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from hscore.config.io import SafeLoader, yaml_problem
 from hscore.errors import HScoreError
 
 __all__ = ["Definitions", "DefinitionError", "load_definitions", "Plan", "DEFINITIONS_FILE",
@@ -206,11 +207,13 @@ def _read(path: Path) -> dict:
     if not path.exists():
         raise HScoreError(f"definitions: no such file: {path}")
     try:
-        # The C loader when PyYAML has it (ten times faster); a safe loader either way.
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
+        # The configs' loader: no key given twice, bounded nesting and aliases.
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SafeLoader) or {}
     except yaml.YAMLError as err:
-        raise DefinitionError([("(file)", " ".join(str(err).split()))], str(path)) from None
+        raise DefinitionError([("(file)", yaml_problem(err))], str(path)) from None
+    except UnicodeDecodeError as err:
+        raise DefinitionError([("(file)", f"not UTF-8 text (byte {err.start}): a definitions "
+                                          f"file is a UTF-8 YAML file")], str(path)) from None
     if not isinstance(data, dict):
         raise DefinitionError([("(file)", "expected a mapping at the top")], str(path))
     return data

@@ -24,7 +24,7 @@ from hscore.errors import ConfigError
 from hscore.files import atomic_write
 
 __all__ = ["load_config", "save_config", "dump_config", "shipped_defaults", "DEFAULTS_DIR",
-           "SafeLoader", "PureSafeLoader", "MAX_DEPTH", "MAX_NODES"]
+           "SafeLoader", "PureSafeLoader", "yaml_problem", "MAX_DEPTH", "MAX_NODES"]
 
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
 
@@ -165,14 +165,19 @@ def _refuse_duplicate_keys(node) -> None:
         seen[ident] = key.start_mark.line
 
 
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """What a YAML error says, in one line with the line number."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" (line {mark.line + 1})" if mark is not None else ""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"not safe YAML{where}: {problem}"
+
+
 def _read_yaml(text: str, source: str) -> Any:
     try:
         return yaml.load(text, Loader=SafeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError([("(yaml)", f"not safe YAML{where}: {problem}")], source) from None
+        raise ConfigError([("(yaml)", yaml_problem(err))], source) from None
 
 
 def load_config(name_or_path: str | os.PathLike | Mapping | Config, *,
