@@ -77,6 +77,16 @@ def test_one_timestamp_with_an_offset_among_many_without_is_said_in_the_singular
     assert "1 rows" not in str(err)
 
 
+def test_a_date_alone_among_timestamps_with_offsets_counts_as_without_one(tmp_path):
+    f = tiny_book.frames()
+    ev = f["events"]
+    ev["ts"] = pd.to_datetime(ev["ts"]).dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    ev.loc[[0, 1], "ts"] = ["2023-12-20", "2024-01-05"]
+    err = _error(tmp_path, f)
+    assert err.column == "events.ts" and err.n_rows == 2
+    assert f"{len(ev) - 2} rows with an offset and 2 rows without one" in str(err)
+
+
 def test_timestamps_with_offsets_are_converted_to_utc_and_without_are_utc(tmp_path):
     f = tiny_book.frames()
     ev = f["events"]

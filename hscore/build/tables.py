@@ -9,8 +9,8 @@ Rules for what is read:
 
 - **time zones**: a timestamp with a UTC offset (``2024-03-01T10:00:00+02:00``, ``...Z``) is
   converted to UTC; one without (``2024-03-01 10:00:00``) is read as UTC; a date alone is
-  midnight UTC. A text column that mixes values with and without an offset is bad input
-  (the ones without could be local times). Parquet timestamps with a zone are converted to
+  midnight UTC. A text column that mixes values with and without an offset (a date alone
+  has none) is bad input (the ones without could be local times). Parquet timestamps with a zone are converted to
   UTC, those without are UTC. Only ISO 8601 is read: ``01/02/2024`` is an error, never a guess.
 - **unknown accounts and users**: a row of any table whose account_id is not in ``accounts``
   is bad input; so is a row with a user_id (events) whose (account_id, user_id) is not in
@@ -37,7 +37,8 @@ __all__ = ["TableFile", "find_tables", "register_tables", "Registered", "DEDUPE_
 DEDUPE_POLICIES = ("drop", "error", "keep")
 _N_EXAMPLES = 3
 _DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
-_NAIVE_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$"
+#: No offset: a date and time, or a date alone (midnight, but whose midnight?).
+_NAIVE_RE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
 _AWARE_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|[+-]\d{2}(:?\d{2})?)$"
 _UNKNOWN_ACCOUNT = "rows for accounts that are not in the accounts table"
 _UNKNOWN_ACCOUNT_SQL = ("c.account_id IS NOT NULL AND c.account_id NOT IN "
