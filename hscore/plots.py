@@ -1,10 +1,11 @@
 """Figures for analysts and for the MLflow run artifacts (matplotlib only).
 
 Every function returns a :class:`matplotlib.figure.Figure` with a title, axis
-labels and units; nothing is shown or saved here, so the same figure serves a
-notebook cell (``fig``) and an artifact (``fig.savefig("weights.png")``).
-Figures are built without ``pyplot``: no global figure state, nothing left
-open in a long calibration loop. They display as an image in a notebook as
+labels and units; nothing is shown or saved by them, so the same figure serves a
+notebook cell (``fig``) and an artifact (``fig.savefig("weights.png")``, or
+:func:`save_png`: the same pixels at 100 dpi, drawn once, as the CLI, the MLflow run
+and Jupyter write them). Figures are built without ``pyplot``: no global figure state,
+nothing left open in a long calibration loop. They display as an image in a notebook as
 they are, whatever the matplotlib backend (no ``%matplotlib inline`` needed):
 a returned figure renders itself to PNG for Jupyter.
 
