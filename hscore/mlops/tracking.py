@@ -234,7 +234,7 @@ def _write_plots(result, folder: Path, drawn: str | os.PathLike | None = None) -
 
     Drawing them is most of the time a run takes to log (matplotlib's text layout), so
     figures drawn already for the same result (``drawn``: ``hscore calibrate --plots DIR``)
-    are copied instead.
+    are copied instead, and the others are drawn once each (:func:`hscore.plots.save_png`).
     """
     for name in plot_names(result):
         ready = Path(drawn) / f"{name}.png" if drawn else None
@@ -243,7 +243,7 @@ def _write_plots(result, folder: Path, drawn: str | os.PathLike | None = None) -
             continue
         from hscore import plots
 
-        getattr(plots, name)(result).savefig(folder / f"{name}.png", dpi=100)
+        plots.save_png(getattr(plots, name)(result), folder / f"{name}.png")
 
 
 def _log_batch(client, run_id: str, *, params=(), metrics=(), tags=()) -> None:
