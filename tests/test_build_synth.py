@@ -108,7 +108,7 @@ def test_cutting_the_raw_tables_leaves_earlier_snapshots_alone(book_and_built, t
                                   built.loc[upto, cols].reset_index(drop=True))
 
 
-def test_the_demo_can_start_from_raw_tables(tmp_path, capsys):
+def test_the_demo_can_start_from_raw_tables(initialized_store, tmp_path, capsys):
     from hscore.demo import run_demo
 
     assert run_demo(accounts=300, months=12, seed=1, out_dir=tmp_path, n_bootstrap=5,

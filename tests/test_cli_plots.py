@@ -76,7 +76,8 @@ def test_plots_over_a_file_or_into_the_store_are_refused_before_any_work(tmp_pat
     _assert_pngs(out, figs, ["score_distribution"])
 
 
-def test_a_tracked_calibration_prints_where_its_artifacts_are(history, tmp_path, capsys):
+def test_a_tracked_calibration_prints_where_its_artifacts_are(initialized_store, history, tmp_path,
+                                                             capsys):
     import mlflow
 
     rc, out, err = run(capsys, "calibrate", "--snapshots", history / "snapshots.csv",

@@ -121,7 +121,8 @@ def test_learning_beats_the_straight_lines_on_the_holdout(curved, learned, kept)
     assert aucs["learn"] >= aucs["keep"], aucs
 
 
-def test_learned_config_round_trips_and_scores_like_the_pyfunc(curved, learned, tmp_path):
+def test_learned_config_round_trips_and_scores_like_the_pyfunc(initialized_store, curved, learned,
+                                                               tmp_path):
     import mlflow
 
     from hscore.mlops import model

@@ -310,7 +310,8 @@ def test_cli_compare_takes_a_segment_and_names_a_missing_segment_column(tmp_path
 
 
 # ------------------------------------------------------------------ tracking and export
-def test_segment_weights_are_tracked_and_the_export_scores_exactly_like_the_pyfunc(tmp_path):
+def test_segment_weights_are_tracked_and_the_export_scores_exactly_like_the_pyfunc(
+        initialized_store, tmp_path):
     import mlflow
 
     from hscore.mlops.export import export_config
