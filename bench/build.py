@@ -49,6 +49,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 60.0
 #: The size the target is defined at (the issue's book: 10,000 accounts, 100 million events).
 TARGET_EVENTS = 100_000_000
+#: The generator draws each account's events, so a full-size run reads about 99.9 million:
+#: within this share of TARGET_EVENTS a run is full size.
+FULL_SIZE_SHARE = 0.99
 #: The build must agree with the pandas reference on the sample to this (else it misses).
 MAX_DIFF = 1e-6
 FIRST_SNAPSHOT = "2024-01-01"
@@ -245,7 +248,7 @@ def verdict(events: int, seconds: float, max_diff: float, load) -> str:
     if not max_diff < MAX_DIFF:
         return (f"MISSES: the build differs from the pandas reference by {max_diff:.2e} "
                 f"(at most {MAX_DIFF:g})")
-    if events < TARGET_EVENTS:
+    if events < FULL_SIZE_SHARE * TARGET_EVENTS:
         return (f"target not claimed at this size: the {TARGET_SECONDS:.0f} s target is for "
                 f"{TARGET_EVENTS:,} events, this run read {events:,}")
     return (f"target (<= {TARGET_SECONDS:.0f} s at {TARGET_EVENTS:,} events): "
