@@ -283,8 +283,9 @@ def test_config_with_a_negative_weight(tmp_path):
 def test_config_with_weights_not_summing_to_one(tmp_path):
     data = LIFECYCLE.to_dict()
     data["stages"]["onboarding"]["components"]["implementation"]["weight"] = 0.35
-    with pytest.raises(ConfigError, match=r"stages\.onboarding\.components\.champion_engagement"
-                                          r"\.weight: weights in this stage sum to 0\.9, not 1"):
+    with pytest.raises(ConfigError, match=r"stages\.onboarding\.components: weights in this stage "
+                                          r"sum to 0\.9, not 1 \(champion_engagement 0\.15, "
+                                          r"implementation 0\.35, champion_activity 0\.4\)"):
         HealthScorer(_write(tmp_path, data))
 
 

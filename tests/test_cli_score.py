@@ -174,7 +174,7 @@ def test_bad_config_exits_2_with_its_path(tmp_path, capsys):
     config = tmp_path / "bad.yaml"
     config.write_text(yaml.safe_dump(data), encoding="utf-8")
     rc, out, err = _run(capsys, "--config", config, "--snapshots", snapshots)
-    _assert_one_error_line(rc, out, err, "stages.renewal.components.customer_engagement.weight",
+    _assert_one_error_line(rc, out, err, "stages.renewal.components:",
                            "sum to 1.1, not 1")
 
 

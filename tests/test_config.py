@@ -353,7 +353,8 @@ def test_percentages_without_normalize_are_an_error_with_the_path():
     with pytest.raises(ConfigError) as excinfo:
         load_config(pct)
     assert _problems(excinfo) == {
-        "stages.all.components.usage.weight": "weights in this stage sum to 100, not 1"}
+        "stages.all.components": "weights in this stage sum to 100, not 1 (usage 60, "
+                                 "sentiment 40)"}
 
 
 def test_normalize_cannot_rescale_weights_that_sum_to_zero():
@@ -371,8 +372,10 @@ def test_weights_not_summing_to_one_name_the_component_path():
     metrics["seat_utilization"]["weight"] = 0.15  # 0.25 + 0.25 + 0.15 + 0.25 = 0.9
     with pytest.raises(ConfigError) as excinfo:
         load_config(data)
-    path = "stages.renewal.components.product_usage.metrics.feature_usage_change_pct.weight"
-    assert _problems(excinfo) == {path: "weights in this component sum to 0.9, not 1"}
+    path = "stages.renewal.components.product_usage.metrics"
+    assert _problems(excinfo) == {path: "weights in this component sum to 0.9, not 1 ("
+                                  "feature_usage_change_pct 0.25, minutes_change_pct 0.25, "
+                                  "seat_utilization 0.15, inactive_seat_share 0.25)"}
     assert path in str(excinfo.value)
 
 
@@ -381,8 +384,9 @@ def test_stage_weights_not_summing_to_one():
     data["stages"]["maturity"]["components"]["product_usage"]["weight"] = 0.5  # .2 + .5 + .4
     with pytest.raises(ConfigError) as excinfo:
         load_config(data)
-    assert _problems(excinfo) == {"stages.maturity.components.customer_engagement.weight":
-                                  "weights in this stage sum to 1.1, not 1"}
+    assert _problems(excinfo) == {"stages.maturity.components":
+                                  "weights in this stage sum to 1.1, not 1 (customer_engagement "
+                                  "0.2, product_usage 0.5, user_activity 0.4)"}
 
 
 def test_weights_within_tolerance_are_accepted_and_beyond_it_are_not():

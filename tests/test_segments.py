@@ -88,10 +88,10 @@ def test_segment_weights_that_do_not_sum_to_one_are_named_by_path():
     seg["voice"]["weight"] = 0.5                       # 0.2 + 0.5
     seg["usage"]["metrics"]["b"]["weight"] = 0.3       # 1.0 + 0.3
     text = _problems(data)
-    assert ("stages.maturity.segments.enterprise.components.usage.weight: weights in this "
-            "segment sum to 0.7, not 1") in text
-    assert ("stages.maturity.segments.enterprise.components.usage.metrics.a.weight: weights "
-            "in this component sum to 1.3, not 1") in text
+    assert ("stages.maturity.segments.enterprise.components: weights in this "
+            "segment sum to 0.7, not 1 (usage 0.2, voice 0.5)") in text
+    assert ("stages.maturity.segments.enterprise.components.usage.metrics: weights "
+            "in this component sum to 1.3, not 1 (a 1, b 0.3)") in text
 
 
 def test_a_segment_may_not_set_a_transform_and_its_name_may_not_hold_the_separator():

@@ -441,9 +441,9 @@ def _check_weights(path: str, items: Mapping[str, Any], what: str,
             problems.append((f"{path}.{name}.weight", f"weight must be non-negative, got {w:g}"))
         total += w
     if items and abs(total - 1.0) > WEIGHT_TOLERANCE:
-        first = next(iter(items))
-        problems.append((f"{path}.{first}.weight",
-                         f"weights in this {what} sum to {total:.12g}, not 1"))
+        # The level, not one of its items: any of them may hold the typo, so show them all.
+        shown = ", ".join(f"{name} {item.weight:.12g}" for name, item in items.items())
+        problems.append((path, f"weights in this {what} sum to {total:.12g}, not 1 ({shown})"))
 
 
 def _check_metric(path: str, m: Metric, problems: list[tuple[str, str]]) -> None:
