@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -98,7 +99,11 @@ def _config(args):
     """The command's config, loaded (and normalized with --normalize-weights)."""
     from hscore.config import load_config
 
-    return load_config(args.config, normalize=args.normalize_weights)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        config = load_config(args.config, normalize=args.normalize_weights)
+    print_warnings(caught, file=sys.stderr)
+    return config
 
 
 def _snapshots(args):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import warnings
 
 import pydantic
 import pytest
@@ -18,7 +19,7 @@ import yaml
 import hscore
 from hscore.config import (DEFAULTS_DIR, Config, config_from_dict, dump_config, load_config,
                            normalize_weights, save_config, shipped_defaults)
-from hscore.errors import ConfigError, HScoreError
+from hscore.errors import ConfigError, HScoreError, HScoreWarning
 
 
 def _metric(**over):
@@ -337,6 +338,19 @@ def test_normalize_weights_turns_percentages_into_shares():
     # the same through load_config(normalize=True), and the input was not modified
     assert load_config(pct, normalize=True) == cfg
     assert comps["usage"]["weight"] == 60
+
+
+def test_normalizing_says_which_levels_it_rescaled():
+    typo = _small()
+    typo["stages"]["all"]["components"]["usage"]["weight"] += 0.05      # 1.05: a typo?
+    with pytest.warns(HScoreWarning) as caught:
+        cfg = load_config(typo, normalize=True)
+    assert [str(w.message) for w in caught] == [
+        "normalized weights: 1 level(s) rescaled to sum to 1: stages.all.components (sum 1.05)"]
+    assert math.isclose(sum(c.weight for c in cfg.stages["all"].components.values()), 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")            # nothing to rescale, nothing said
+        load_config(_small(), normalize=True)
 
 
 def test_normalize_weights_of_the_seed_percentages_gives_the_shipped_weights():

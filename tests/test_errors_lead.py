@@ -100,6 +100,12 @@ def test_the_cli_normalizes_weights_when_asked(tmp_path, capsys):
     out = tmp_path / "scores.csv"
     rc, _, err = run(capsys, *args, "--normalize-weights", "--out", out)
     assert rc == 0, err
+    # what was rescaled is said: the four stages' components summed to 100 (metrics to 1)
+    (line,) = [x for x in err.splitlines() if x.startswith("warning: normalized weights")]
+    written = yaml.safe_load(path.read_text("utf-8"))            # in the file's order
+    stages = [f"stages.{s}.components (sum 100)" for s in written["stages"]]
+    assert line == (f"warning: normalized weights: {len(stages)} level(s) rescaled to sum "
+                    f"to 1: {', '.join(stages)}")
     expected = HealthScorer(load_config(path, normalize=True)).score(hscore.read_snapshots(SAMPLE))
     np.testing.assert_allclose(pd.read_csv(out)["score"], expected["score"], rtol=1e-12)
     sub = next(a for a in build_parser()._actions if a.dest == "command")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hscore.config.cells import SEPARATOR, Cell
-from hscore.errors import ConfigError
+from hscore.errors import ConfigError, HScoreWarning
 
 __all__ = ["Config", "Stage", "PiecewiseTransform", "Component", "Metric", "Provenance",
            "Segment", "config_from_dict",
@@ -701,6 +702,8 @@ def _normalized_mapping(data: Any, source: str | None) -> Any:
         total = float(sum(ws.values()))
         if total <= 0:
             raise ConfigError([(path, "cannot normalize: weights sum to 0")], source)
+        if abs(total - 1.0) > WEIGHT_TOLERANCE:
+            rescaled.append(f"{path} (sum {total:.12g})")
         for k, w in ws.items():
             items[k]["weight"] = w / total
 
@@ -713,12 +716,18 @@ def _normalized_mapping(data: Any, source: str | None) -> Any:
         if isinstance(segments, dict):
             levels += [(f"stages.{sname}.segments.{g}", seg) for g, seg in segments.items()
                        if isinstance(seg, dict)]
+    rescaled: list[str] = []
     for path, level in levels:
         comps = level.get("components")
         rescale(comps, f"{path}.components")
         for cname, comp in (comps or {}).items():
             if isinstance(comp, dict):
                 rescale(comp.get("metrics"), f"{path}.components.{cname}.metrics")
+    if rescaled:
+        # Said, not done silently: a sum of 1.05 is more often a typo than a rounding.
+        warnings.warn(HScoreWarning(
+            f"normalized weights: {len(rescaled)} level(s) rescaled to sum to 1: "
+            f"{', '.join(rescaled)}"), stacklevel=3)
     return data
 
 
