@@ -26,6 +26,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 import hscore
 
@@ -210,9 +211,21 @@ def test_scoring_quickstart_runs(book, venv_kernel, tmp_path):
         params = {**params, "DATE_FORMAT": "%d/%m/%Y",
                   "SNAPSHOTS": str(tmp_path / "crm_day_first.csv")}
         Path(params["SNAPSHOTS"]).write_text(text.replace(",2024-12-01,", ",01/12/2024,"), "utf-8")
+        # ... and its component weights typed as percentages: NORMALIZE_WEIGHTS rescales them
+        pct = config.to_dict()
+        for stage in pct["stages"].values():
+            for comp in stage["components"].values():
+                comp["weight"] *= 100
+        params["CONFIG"] = str(tmp_path / "crm_percent.yaml")
+        Path(params["CONFIG"]).write_text(yaml.safe_dump(pct, sort_keys=False), "utf-8")
+        params["NORMALIZE_WEIGHTS"] = True
     before = sorted(p.name for p in NOTEBOOKS.iterdir())
     nb = _run("scoring_quickstart.ipynb", venv_kernel, params)
     _assert_clean_run(nb, images=1, before=before)            # the score distribution
+    if params.get("NORMALIZE_WEIGHTS"):
+        said = [out["text"] for cell in _code(nb) for out in cell.outputs
+                if out.get("name") == "stderr"]
+        assert any("normalized weights: 1 level(s) rescaled" in text for text in said), said
     out = _stdout(nb)
     dates = frame["snapshot_date"]
     assert (f"{len(frame)} snapshots of {frame['account_id'].nunique()} accounts, "
