@@ -179,26 +179,15 @@ def _with_labels(scores, y):
 
 
 def _score_auc_text(scores) -> str:
-    """How well the score ranks churn on the labelled rows that have a score: AUC per stage
-    (config order) and pooled (risk = -score), with the number of labelled rows and events."""
-    import numpy as np
-    import pandas as pd
+    """:func:`hscore.report.stage_auc` of the labelled rows, as printed by ``hscore score``."""
+    from hscore.report import stage_auc
 
-    from hscore.calibration.evaluation import auc
-
-    y = scores["churned"].to_numpy(dtype=np.float64, na_value=np.nan)
-    score = scores["score"].to_numpy(dtype=np.float64)
-    keep = ~np.isnan(y) & ~np.isnan(score)
-    if not keep.any():
+    table = stage_auc(scores)
+    if table.empty:
         return "AUC: no row has both a known churned label and a score"
-    stage = scores["stage"].astype(str).to_numpy()
-    groups = [(s, keep & (stage == s)) for s in scores["stage"].cat.categories]
-    groups = [(s, mask) for s, mask in groups if mask.any()]
-    rows = [{"stage": name, "labelled_rows": int(mask.sum()), "churned": int(y[mask].sum()),
-             "auc": round(auc(y[mask], -score[mask]), 3)}
-            for name, mask in groups + ([("all", keep)] if len(groups) > 1 else [])]
     return ("AUC of the score against churned (labelled rows with a score; 0.5 = chance, "
-            "NaN = one class only):\n" + pd.DataFrame(rows).to_string(index=False))
+            "NaN = one class only):\n"
+            + table.assign(auc=table["auc"].round(3)).reset_index().to_string(index=False))
 
 
 def _add_demo(sub) -> None:
