@@ -598,27 +598,6 @@ def _input_path(name: str, value: str) -> str:
     return value
 
 
-def _store_paths() -> tuple[dict[str, Path], dict[str, Path]]:
-    """The MLflow store's files and folders, which no output may overwrite: the SQLite file
-    (and its journal, WAL and lock files) and the artifacts folder, or a file store's folder."""
-    from urllib.parse import unquote, urlparse
-
-    from hscore.mlops.store import artifact_location, sqlite_path, tracking_uri
-
-    uri = tracking_uri()
-    db = sqlite_path(uri)
-    files, folders = {}, {}
-    if db is not None:
-        label = "the MLflow store"
-        files = {label: db, **{f"{label}'s {s} file": db.with_name(db.name + s)
-                               for s in ("-journal", "-wal", "-shm", ".lock")}}
-        folders = {"the MLflow artifacts folder": Path(unquote(urlparse(
-            artifact_location(uri)).path))}
-    elif uri.startswith("file:"):
-        folders = {"the MLflow store": Path(unquote(urlparse(uri).path))}
-    return files, folders
-
-
 def guard_outputs(args) -> None:
     """Before any work: no output of the command may be one of its inputs or the store."""
     outputs = {f"--{n}": getattr(args, n) for n in getattr(args, "outputs", ())}
@@ -631,10 +610,11 @@ def guard_outputs(args) -> None:
     if not any(outputs.values()):
         return
     from hscore.files import refuse_overwrite
+    from hscore.mlops.store import protected_paths
 
     inputs = {f"--{n}": _input_path(n, getattr(args, n)) for n in getattr(args, "inputs", ())
               if getattr(args, n) is not None}
-    files, folders = _store_paths()
+    files, folders = protected_paths()
     refuse_overwrite(outputs, inputs, protected=files, protected_dirs=folders)
 
 
