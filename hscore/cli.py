@@ -184,26 +184,15 @@ def _with_labels(scores, y):
 
 
 def _score_auc_text(scores) -> str:
-    """How well the score ranks churn on the labelled rows that have a score: AUC per stage
-    (config order) and pooled (risk = -score), with the number of labelled rows and events."""
-    import numpy as np
-    import pandas as pd
+    """:func:`hscore.report.stage_auc` of the labelled rows, as printed by ``hscore score``."""
+    from hscore.report import stage_auc
 
-    from hscore.calibration.evaluation import auc
-
-    y = scores["churned"].to_numpy(dtype=np.float64, na_value=np.nan)
-    score = scores["score"].to_numpy(dtype=np.float64)
-    keep = ~np.isnan(y) & ~np.isnan(score)
-    if not keep.any():
+    table = stage_auc(scores)
+    if table.empty:
         return "AUC: no row has both a known churned label and a score"
-    stage = scores["stage"].astype(str).to_numpy()
-    groups = [(s, keep & (stage == s)) for s in scores["stage"].cat.categories]
-    groups = [(s, mask) for s, mask in groups if mask.any()]
-    rows = [{"stage": name, "labelled_rows": int(mask.sum()), "churned": int(y[mask].sum()),
-             "auc": round(auc(y[mask], -score[mask]), 3)}
-            for name, mask in groups + ([("all", keep)] if len(groups) > 1 else [])]
     return ("AUC of the score against churned (labelled rows with a score; 0.5 = chance, "
-            "NaN = one class only):\n" + pd.DataFrame(rows).to_string(index=False))
+            "NaN = one class only):\n"
+            + table.assign(auc=table["auc"].round(3)).reset_index().to_string(index=False))
 
 
 def _add_demo(sub) -> None:
@@ -614,27 +603,6 @@ def _input_path(name: str, value: str) -> str:
     return value
 
 
-def _store_paths() -> tuple[dict[str, Path], dict[str, Path]]:
-    """The MLflow store's files and folders, which no output may overwrite: the SQLite file
-    (and its journal, WAL and lock files) and the artifacts folder, or a file store's folder."""
-    from urllib.parse import unquote, urlparse
-
-    from hscore.mlops.store import artifact_location, sqlite_path, tracking_uri
-
-    uri = tracking_uri()
-    db = sqlite_path(uri)
-    files, folders = {}, {}
-    if db is not None:
-        label = "the MLflow store"
-        files = {label: db, **{f"{label}'s {s} file": db.with_name(db.name + s)
-                               for s in ("-journal", "-wal", "-shm", ".lock")}}
-        folders = {"the MLflow artifacts folder": Path(unquote(urlparse(
-            artifact_location(uri)).path))}
-    elif uri.startswith("file:"):
-        folders = {"the MLflow store": Path(unquote(urlparse(uri).path))}
-    return files, folders
-
-
 def guard_outputs(args) -> None:
     """Before any work: no output of the command may be one of its inputs or the store."""
     outputs = {f"--{n}": getattr(args, n) for n in getattr(args, "outputs", ())}
@@ -647,10 +615,11 @@ def guard_outputs(args) -> None:
     if not any(outputs.values()):
         return
     from hscore.files import refuse_overwrite
+    from hscore.mlops.store import protected_paths
 
     inputs = {f"--{n}": _input_path(n, getattr(args, n)) for n in getattr(args, "inputs", ())
               if getattr(args, n) is not None}
-    files, folders = _store_paths()
+    files, folders = protected_paths()
     refuse_overwrite(outputs, inputs, protected=files, protected_dirs=folders)
 
 

@@ -35,17 +35,6 @@ def _print(title: str, body: str = "") -> None:
         print(body)
 
 
-def _default_auc(frame: pd.DataFrame, scores: pd.DataFrame) -> pd.Series:
-    from hscore.calibration.evaluation import auc
-
-    labelled = frame["churned"].notna().to_numpy() & scores["score"].notna().to_numpy()
-    out = {}
-    for stage in scores["stage"].cat.categories:
-        rows = labelled & (scores["stage"] == stage).to_numpy()
-        out[stage] = auc(frame["churned"].to_numpy()[rows], -scores["score"].to_numpy()[rows])
-    return pd.Series(out, name="auc_defaults")
-
-
 def _build(tables: Path, book) -> pd.DataFrame:
     """The snapshot table of the demo's raw tables (``hscore build``)."""
     from hscore.build import build_snapshots
@@ -70,7 +59,7 @@ def run_demo(accounts: int | None = None, months: int | None = None, seed: int =
     from hscore.errors import print_warnings
     from hscore.mlops.export import describe_export, export_config
     from hscore.mlops.promotion import promote
-    from hscore.report import at_risk_table, score_summary
+    from hscore.report import at_risk_table, score_summary, stage_auc
     from hscore.scoring.scorer import HealthScorer
     from hscore.scoring.snapshots import read_snapshots, write_frame
 
@@ -98,7 +87,8 @@ def run_demo(accounts: int | None = None, months: int | None = None, seed: int =
     defaults = load_config("lifecycle")
     with report.phase("score with the defaults"):
         scores = HealthScorer(defaults).score(frame)
-    summary = score_summary(scores).join(_default_auc(frame, scores).round(3))
+    summary = score_summary(scores).join(
+        stage_auc(scores, frame["churned"])["auc"].rename("auc_defaults").round(3))
     _print("2. scored with the documented defaults (lifecycle, seed 000)", summary.to_string())
 
     with warnings.catch_warnings(record=True) as caught, report.phase("calibrate"):

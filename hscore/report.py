@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["score_summary", "at_risk_table"]
+__all__ = ["score_summary", "stage_auc", "at_risk_table"]
 
 
 def score_summary(scores: pd.DataFrame) -> pd.DataFrame:
@@ -22,6 +22,42 @@ def score_summary(scores: pd.DataFrame) -> pd.DataFrame:
     })
     out.index.name = "stage"
     return out
+
+
+def stage_auc(scores: pd.DataFrame, churned=None) -> pd.DataFrame:
+    """How well the score ranks churn: per stage (config order) and pooled (``all``, when
+    there are several stages), on the rows with both a known label and a score.
+
+    ``churned`` (0/1, NaN = not yet known) defaults to the ``churned`` column of ``scores``.
+    Columns ``labelled_rows``, ``churned`` (events) and ``auc`` (risk = -score; NaN = one
+    class only); stages without such rows are left out.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> scores = pd.DataFrame({"stage": pd.Categorical(["a", "a", "a", "b"]),
+    ...                        "score": [10.0, 90.0, 50.0, 70.0]})
+    >>> stage_auc(scores, [1, 0, None, 0])
+           labelled_rows  churned  auc
+    stage                             
+    a                  2        1  1.0
+    b                  1        0  NaN
+    all                3        1  1.0
+    """
+    from hscore.calibration.evaluation import auc
+
+    y = pd.Series(scores["churned"] if churned is None else churned).to_numpy(
+        dtype=np.float64, na_value=np.nan)
+    score = scores["score"].to_numpy(dtype=np.float64)
+    keep = ~np.isnan(y) & ~np.isnan(score)
+    stage = scores["stage"].astype(str).to_numpy()
+    groups = [(s, keep & (stage == s)) for s in scores["stage"].cat.categories]
+    groups = [(s, mask) for s, mask in groups if mask.any()]
+    rows = [{"stage": name, "labelled_rows": int(mask.sum()), "churned": int(y[mask].sum()),
+             "auc": auc(y[mask], -score[mask])}
+            for name, mask in groups + ([("all", keep)] if len(groups) > 1 else [])]
+    return pd.DataFrame(rows, columns=["stage", "labelled_rows", "churned", "auc"]
+                        ).set_index("stage")
 
 
 def at_risk_table(scorer, frame: pd.DataFrame, scores: pd.DataFrame, top: int = 3,

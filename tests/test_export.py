@@ -131,20 +131,6 @@ def test_interrupted_export_leaves_the_file_untouched(at_store, tmp_path, monkey
     assert sorted(p.name for p in tmp_path.iterdir()) == (["health.yaml"] if existing else [])
 
 
-def test_write_atomic_replaces_the_whole_file_and_keeps_its_mode(tmp_path):
-    target = tmp_path / "f.yaml"
-    target.write_text("x" * 10_000)
-    target.chmod(0o640)
-    export.write_atomic(target, "short\n")
-    assert target.read_text() == "short\n"
-    assert target.stat().st_mode & 0o777 == 0o640
-    assert [p.name for p in tmp_path.iterdir()] == ["f.yaml"]
-    fresh = export.write_atomic(tmp_path / "new.yaml", "x\n")
-    umask = os.umask(0)
-    os.umask(umask)
-    assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask   # as a plain open() would make it
-
-
 def test_unknown_model_writes_nothing(at_store, tmp_path):
     target = tmp_path / "health.yaml"
     with pytest.raises(HScoreError, match="@nope"):

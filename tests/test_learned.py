@@ -219,6 +219,24 @@ def test_bands_scored_in_blocks_of_rows_are_the_bands_scored_at_once(curved, lea
     pd.testing.assert_frame_equal(blocks.per_stage, whole.per_stage)
 
 
+def test_bands_book_is_the_latest_date_that_has_scores(curved, learned):
+    """The proposal scores the last date's rows first; when none of them has a score the
+    book is the latest date that has, as scoring every row says."""
+    from hscore.calibration.bands import propose_bands
+
+    frame = curved.frame.copy()
+    last_date = pd.Timestamp(frame["snapshot_date"].max())
+    last = (pd.to_datetime(frame["snapshot_date"]) == last_date).to_numpy()
+    frame.loc[last, list(learned.config.weights_of("all").metric_names)] = np.nan
+    scored = HealthScorer(learned.config).score(frame, trend=False)
+    scored = scored[scored["score"].notna()]
+    latest = scored["snapshot_date"].max()
+    assert latest < last_date
+    proposal = propose_bands(learned, frame)
+    assert proposal.book_date == str(latest.date())
+    assert proposal.book_rows == int((scored["snapshot_date"] == latest).sum())
+
+
 def test_take_bands_moves_the_proposal_into_bands(learned):
     taken = take_bands(learned.config)
     prop = learned.config.provenance.proposed_bands

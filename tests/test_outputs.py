@@ -27,7 +27,6 @@ import hscore.scoring.snapshots as snapshots_module
 from cli_probe import SAMPLE, deadline, one_error, run
 from hscore import load_config, save_config, write_frame
 from hscore.files import atomic_write, refuse_overwrite, stale_temps
-from hscore.mlops import export
 
 
 @pytest.fixture
@@ -141,6 +140,10 @@ def test_atomic_write_takes_text_bytes_or_a_writer_and_keeps_the_mode(tmp_path):
     atomic_write(target, lambda tmp: tmp.write_text("from a writer"))
     assert target.read_text() == "from a writer" and target.stat().st_mode & 0o777 == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+    fresh = atomic_write(tmp_path / "new.yaml", "x\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask   # as a plain open() would make it
 
 
 def test_atomic_write_follows_a_symlink_and_keeps_it(tmp_path):
@@ -175,8 +178,8 @@ def _dead_pid() -> int:
 @pytest.mark.parametrize("write", [
     lambda path: write_frame(pd.DataFrame({"a": [1]}), path),
     lambda path: save_config(load_config("lifecycle"), path),
-    lambda path: export.write_atomic(path, "exported: 1\n"),
-], ids=["write_frame", "save_config", "export"])
+    lambda path: atomic_write(path, "exported: 1\n"),
+], ids=["write_frame", "save_config", "atomic_write"])
 def test_every_writer_removes_stale_temps_of_dead_processes_only(tmp_path, write):
     target = tmp_path / "out.csv"
     dead = _dead_pid()

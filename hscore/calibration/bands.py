@@ -48,6 +48,7 @@ from hscore.calibration.records import ExportedFit
 from hscore.config import Config, load_config
 from hscore.errors import HScoreError
 from hscore.scoring.scorer import HealthScorer
+from hscore.scoring.snapshots import CheckedSnapshots
 
 if TYPE_CHECKING:
     from hscore.calibration.results import CalibrationResult
@@ -155,8 +156,10 @@ _BLOCK_ROWS = 250_000
 _READ = ("account_id", "snapshot_date", "stage", "score", "churn_probability")
 
 
-def _scored(config: Config, frame: pd.DataFrame) -> pd.DataFrame:
-    """Every row's score, by position (index 0..n-1), scored rows only.
+def _scored(config: Config, frame: pd.DataFrame, rows: np.ndarray | None = None
+            ) -> pd.DataFrame:
+    """The score of each of ``rows`` (positions in ``frame``; default all), indexed by
+    position, scored rows only.
 
     Scored a block of rows at a time, keeping only the columns read here: the scorer's whole
     output (a column per component and metric) for a million-row book, twice, more than
@@ -164,32 +167,49 @@ def _scored(config: Config, frame: pd.DataFrame) -> pd.DataFrame:
     the calibration and trends are not scored, so the rows are independent.
     """
     scorer = HealthScorer(config)
+    rows = np.arange(len(frame)) if rows is None else rows
     parts = []
-    for start in range(0, max(len(frame), 1), _BLOCK_ROWS):
-        part = scorer.score(frame.iloc[start:start + _BLOCK_ROWS], trend=False)
+    for start in range(0, max(len(rows), 1), _BLOCK_ROWS):
+        block = rows[start:start + _BLOCK_ROWS]
+        part = scorer.score(frame.iloc[block], trend=False)
         part = part[[c for c in _READ if c in part.columns]].reset_index(drop=True)
-        part.index += start
+        part.index = block
         parts.append(part)
     scored = pd.concat(parts) if len(parts) > 1 else parts[0]
     return scored[scored["score"].notna()]
 
 
+def _latest_scored(config: Config, frame: pd.DataFrame, days: np.ndarray) -> pd.DataFrame:
+    """The scored rows of the latest snapshot date that has any: only the last day's rows
+    are scored, unless none of them has a score (then every row, as the rule is stated)."""
+    scored = _scored(config, frame, np.flatnonzero(days == days.max()))
+    if not len(scored):
+        scored = _scored(config, frame)
+    return scored[scored["snapshot_date"] == scored["snapshot_date"].max()]
+
+
 def propose_bands(result: "CalibrationResult", frame: pd.DataFrame, *,
                   at_risk_share: float | None = None,
-                  risk_multiple: float = DEFAULT_RISK_MULTIPLE) -> BandProposal | None:
+                  risk_multiple: float = DEFAULT_RISK_MULTIPLE,
+                  checked: CheckedSnapshots | None = None) -> BandProposal | None:
     """Band thresholds for ``result.config`` from its probability mapping (see the module).
 
-    ``frame`` is the snapshot table the result was calibrated on. None when there is
+    ``frame`` is the snapshot table the result was calibrated on, and ``checked`` its check
+    by the calibration (default: checked again here). Only the rows the proposal reads are
+    scored: the latest book, and for the train-window config also the labelled holdout rows.
+    None when there is
     nothing to propose from: no stage of the latest book has a probability mapping (every
     stage too thin to fit one), or the train-window config has none for the holdout table.
     Rows of a stage without a mapping take no part in the proposal.
     """
     exported = result.config
+    if checked is None:
+        checked = HealthScorer(result.base_config).check(frame)
     base_rate = (sum(f.counts.n_labelled_events for f in result.fits.values())
                  / max(sum(f.counts.n_labelled for f in result.fits.values()), 1))
-    scored = _scored(exported, frame)
-    latest = scored["snapshot_date"].max()
-    book = _with_mapping(scored[scored["snapshot_date"] == latest])
+    book = _latest_scored(exported, frame, checked.days)
+    latest = book["snapshot_date"].max()
+    book = _with_mapping(book)
     if not len(book):
         return None
     healthy, at_risk, rule = _thresholds(exported, book, base_rate, at_risk_share,
@@ -208,13 +228,20 @@ def propose_bands(result: "CalibrationResult", frame: pd.DataFrame, *,
         # The train-window config never saw the holdout: its own thresholds band it.
         train_cfg = (exported if result.refit is ExportedFit.TRAIN else
                      dataclasses.replace(result, refit=ExportedFit.TRAIN).config)
-        train_scored = _scored(train_cfg, frame)
+        y_all = labels(frame)
+        # The holdout is a rule per row (its date, or its account's draw): the labelled
+        # holdout rows and the book are all the train-window scores needed.
+        known = np.flatnonzero(~np.isnan(y_all))
+        held = known[result.holdout.split(
+            checked.days[known], checked.frame["account_id"].to_numpy()[known]).holdout]
+        latest_day = np.datetime64(latest, "D").astype(np.int64)
+        train_scored = _scored(train_cfg, frame, np.union1d(
+            held, np.flatnonzero(checked.days == latest_day)))
         t_book = _with_mapping(train_scored[train_scored["snapshot_date"] == latest])
         if not len(t_book):
             return None
         t_healthy, t_at_risk, _ = _thresholds(train_cfg, t_book, base_rate, at_risk_share,
                                               risk_multiple)
-        y_all = labels(frame)
         hold = _holdout_rows(result, train_scored, y_all)
         table = _band_table(train_scored["score"].to_numpy()[hold],
                             y_all[train_scored.index.to_numpy()[hold]],

@@ -65,6 +65,7 @@ from hscore.calibration.validation import (CONFIG_LIKE, HORIZON, DateLike, Insta
                                            bootstrap_count, resolve_horizon, validate_params)
 from hscore.config import load_config
 from hscore.errors import DataError, HScoreError
+from hscore.scoring.snapshots import CheckedSnapshots
 from hscore.workers import resolve_n_jobs
 
 __all__ = ["Calibrator", "calibrate", "NotFittedError", "CalibrationWarning",
@@ -277,18 +278,20 @@ class Calibrator:
                 timings[phase] = timings.get(phase, 0.0) + time.perf_counter() - start
 
         with single_threaded_blas(), timed("total"):
-            result = self._calibrate(frame, timed)
+            result, checked = self._calibrate(frame, timed)
             with timed("evaluation", "evaluation (all stages)" if len(result.fits) > 1
                        and result.holdout.kind is not HoldoutKind.NONE else None):
                 result.config            # the pooled quality and the config, built once
             with timed("bands", "proposed bands"):
                 result = _with_bands(result, propose_bands(
                     result, frame, at_risk_share=self.at_risk_share,
-                    risk_multiple=self.risk_multiple), self.take_bands)
+                    risk_multiple=self.risk_multiple, checked=checked), self.take_bands)
         self.__dict__.update(_result=result, _timings=timings)
         return self
 
-    def _calibrate(self, frame: pd.DataFrame, timed) -> CalibrationResult:
+    def _calibrate(self, frame: pd.DataFrame, timed) -> tuple[CalibrationResult, CheckedSnapshots]:
+        """The result, and the checked snapshots its designs were built from (the band
+        proposal reads their dates instead of checking the frame again)."""
         cfg = load_config(self.base_config)
         horizon = resolve_horizon(self.horizon_days, cfg.label_horizon_days, required=True)
         strengths = (DEFAULT_STRENGTHS if self.strengths is None else
@@ -329,7 +332,7 @@ class Calibrator:
         # Stages toward the input config, then segments toward their stage.
         fits = fit_cells(designs, lambda d: holdout.split(d.days, ids[d.rows]), settings,
                          seeds, lambda key: _shown(timed, key))
-        return CalibrationResult(
+        result = CalibrationResult(
             base_config=cfg, fits=MappingProxyType(fits), holdout=holdout,
             refit=ExportedFit(self.refit),
             strengths=(None if self.strengths is None
@@ -338,6 +341,7 @@ class Calibrator:
             min_events=self.min_events, transforms=choices,
             input_config=given if choices else None,
             created=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return result, dset.checked
 
 
 #: The phases of one cell that the progress reporter names (the bootstrap counts its

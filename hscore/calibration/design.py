@@ -232,7 +232,9 @@ def account_ranks(checked: CheckedSnapshots) -> np.ndarray:
     >>> account_ranks(checked).tolist()
     [1, 0, 1]
     """
-    codes, uniques = pd.factorize(checked.frame["account_id"])
+    # The check's factorization of the ids (one hash pass over them); ranks depend only on
+    # the distinct values, not on the codes' order.
+    codes, uniques = checked.account_codes, checked.account_ids
     values = np.asarray(uniques, dtype=object)
     try:
         by_id = np.argsort(values, kind="stable")

@@ -52,10 +52,11 @@ def training_rows(version, cfg: Config, snapshots=None) -> tuple[pd.DataFrame, s
         if not version.run_id:
             raise HScoreError(f"version {version.version} has no calibration run; pass "
                               "--snapshots")
-        from mlflow import MlflowClient
+        from hscore.mlops.store import opened
 
         try:
-            tags = MlflowClient().get_run(version.run_id).data.tags
+            with opened() as client:
+                tags = client.get_run(version.run_id).data.tags
         except Exception as err:  # noqa: BLE001 - any store error: drift is only shown
             from hscore.mlops.registry import mlflow_message
 

@@ -32,13 +32,7 @@ from pathlib import Path
 from hscore.config import Provenance, dump_config
 from hscore.files import atomic_write
 
-__all__ = ["export_config", "write_atomic", "describe_export"]
-
-
-def write_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a part
-    (the one writer of hscore: :func:`hscore.files.atomic_write`)."""
-    return atomic_write(path, text)
+__all__ = ["export_config", "describe_export"]
 
 
 def export_config(model_uri, out: str | os.PathLike, *, model_name: str | None = None) -> Path:
@@ -93,7 +87,7 @@ def export_config(model_uri, out: str | os.PathLike, *, model_name: str | None =
     }
     prov = (cfg.provenance or Provenance()).extended(**added)
     exported = cfg.replace(provenance=prov.to_dict())
-    return write_atomic(out, dump_config(exported))
+    return atomic_write(out, dump_config(exported))
 
 
 def describe_export(path: str | os.PathLike) -> str:

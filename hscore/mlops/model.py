@@ -373,11 +373,14 @@ def save(config, config_file: Path, frame: pd.DataFrame, path: Path) -> Path:
 
 
 def register(client, config, config_file: Path, frame: pd.DataFrame, tags: dict[str, str],
-             quality: pd.DataFrame | None = None, model_name: str | None = None
-             ) -> tuple[str, str]:
+             quality: pd.DataFrame | None = None, *, model_name: str) -> tuple[str, str]:
     """Log the pyfunc of ``config`` into the active run, register it as a new version of
-    ``model_name`` (default :func:`model_name_for` the config's name) with ``tags``, and move
-    ``challenger`` to it; returns ``(version, logged model id)``.
+    ``model_name`` with ``tags``, and move ``challenger`` to it; returns
+    ``(version, logged model id)``.
+
+    ``model_name`` is the name the entry point resolved and checked
+    (:func:`hscore.mlops.tracking.log_calibration`: :func:`check_model_name` or
+    :func:`model_name_for`), before any run was written.
 
     ``config_file`` (``config`` saved) is the version's only artifact; ``frame`` gives the
     input example; ``quality`` (the calibration's holdout table) adds a tag
@@ -387,7 +390,6 @@ def register(client, config, config_file: Path, frame: pd.DataFrame, tags: dict[
     """
     import mlflow
 
-    name = check_model_name(model_name) if model_name else model_name_for(config.name)
     with without_mlflow_hints(), _environment(_LOGGING_ENV):
         info = mlflow.pyfunc.log_model(name="health_score",
                                        **_pyfunc_args(config, config_file, frame))
@@ -399,6 +401,6 @@ def register(client, config, config_file: Path, frame: pd.DataFrame, tags: dict[
                 tags[f"holdout_auc.{safe_key(key)}"] = f"{auc[key]:.4f}"
     # Registered here rather than by log_model: the tags go in with the version (one write
     # instead of one per tag, each of which reads the model back first).
-    version = str(mlflow.register_model(info.model_uri, name, tags=tags).version)
-    client.set_registered_model_alias(name, "challenger", version)
+    version = str(mlflow.register_model(info.model_uri, model_name, tags=tags).version)
+    client.set_registered_model_alias(model_name, "challenger", version)
     return version, info.model_id

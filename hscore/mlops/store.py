@@ -34,7 +34,7 @@ from hscore.errors import HScoreError
 __all__ = ["EXPERIMENT_NAME", "DB_NAME", "ARTIFACTS_DIR", "HTTP_ENV_DEFAULTS", "store_root",
            "tracking_uri", "sqlite_path", "artifact_location", "configure", "store_lock",
            "opened", "ensure_experiment", "ui_command", "describe_store", "quiet_mlflow",
-           "safe_key"]
+           "safe_key", "protected_paths"]
 
 EXPERIMENT_NAME = "hscore-calibration"
 DB_NAME = "mlruns.db"
@@ -122,6 +122,38 @@ def artifact_location(uri: str | None = None, experiment: str | None = None) -> 
         return None
     root = (db.parent / ARTIFACTS_DIR).resolve()
     return (root / safe_key(experiment).replace(" ", "_") if experiment else root).as_uri()
+
+
+def protected_paths(uri: str | None = None) -> tuple[dict[str, Path], dict[str, Path]]:
+    """The store's files and folders, which no output may overwrite, each under a label for
+    the error: the SQLite file (and its journal, WAL and lock files) and the artifacts folder,
+    or a file store's folder; nothing for a tracking server.
+
+    Examples
+    --------
+    >>> from hscore.mlops.store import protected_paths
+    >>> files, folders = protected_paths("sqlite:////data/hscore/mlruns.db")
+    >>> str(files["the MLflow store"]), str(files["the MLflow store's -wal file"])
+    ('/data/hscore/mlruns.db', '/data/hscore/mlruns.db-wal')
+    >>> {label: str(path) for label, path in folders.items()}
+    {'the MLflow artifacts folder': '/data/hscore/mlartifacts'}
+    >>> protected_paths("http://mlflow.example:5000")
+    ({}, {})
+    """
+    from urllib.parse import unquote, urlparse
+
+    uri = uri or tracking_uri()
+    db = sqlite_path(uri)
+    files, folders = {}, {}
+    if db is not None:
+        label = "the MLflow store"
+        files = {label: db, **{f"{label}'s {s} file": db.with_name(db.name + s)
+                               for s in ("-journal", "-wal", "-shm", ".lock")}}
+        folders = {"the MLflow artifacts folder": Path(unquote(urlparse(
+            artifact_location(uri)).path))}
+    elif uri.startswith("file:"):
+        folders = {"the MLflow store": Path(unquote(urlparse(uri).path))}
+    return files, folders
 
 
 # ------------------------------------------------------------------ opening it

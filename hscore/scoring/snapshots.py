@@ -45,6 +45,7 @@ class CheckedSnapshots:
     config: Config | None = None
     present_stages: tuple[str, ...] = ()  # stages with at least one row
     in_account_order: bool = False   # rows already sorted by (account, day): ``order`` is 0..n-1
+    account_ids: object = None       # the distinct account ids: account_codes index them
 
     @property
     def n_rows(self) -> int:
@@ -400,7 +401,7 @@ def check_snapshots(frame: pd.DataFrame, config: Config, *,
                                account_codes=account_codes, days=days, seats=seats,
                                metrics=metrics, order=order, follows_same_account=follows,
                                config=config, present_stages=tuple(present_stages),
-                               in_account_order=in_order)
+                               in_account_order=in_order, account_ids=account_ids)
     if check_values:
         for name in used:
             checked.check_metric(name)
