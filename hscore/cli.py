@@ -343,7 +343,8 @@ def _track(result, frame, args) -> int:
                 contextlib.redirect_stderr(chatter):
             # the figures --plots wrote are the run's: logged as they are, not drawn again
             info = log_calibration(result, frame=frame, snapshots_path=args.snapshots,
-                                   model_name=args.model_name, plots=args.plots)
+                                   model_name=args.model_name, plots=args.plots,
+                                   date_format=args.date_format)
     except Exception as err:  # noqa: BLE001 - any store failure: the written config stands
         why = " ".join(f"{type(err).__name__}: {err}".split())[:300]
         kind = "error" if args.require_tracking else "warning"

@@ -262,3 +262,24 @@ def test_the_sample_data_is_iso_and_reads_as_before():
     frame = hscore.read_snapshots(SAMPLE)
     assert frame["snapshot_date"].min() == pd.Timestamp("2024-01-01")
     assert frame["snapshot_date"].dt.day.eq(1).all()
+
+
+def test_promote_reads_the_training_file_back_with_the_calibration_date_format(
+        initialized_store, tmp_path, capsys):
+    """A book with day-first dates, calibrated with --date-format: promote's drift lines
+    re-read its training rows with the format the calibration was given (they said "not
+    shown ... pass --date-format" even when it was passed)."""
+    root = SAMPLE.parent
+    text = (root / "crm_export.csv").read_text("utf-8")
+    assert ",2024-12-01," in text
+    book = tmp_path / "day_first.csv"
+    book.write_text(text.replace(",2024-12-01,", ",01/12/2024,"), "utf-8")
+    rc, out, err = run(capsys, "calibrate", "--snapshots", book, "--config",
+                       root / "crm_export.yaml", "--date-format", "%d/%m/%Y", "--bootstrap",
+                       "0", "--strengths", "inf", "--quiet", "--out", tmp_path / "c.yaml")
+    assert rc == 0, err
+    rc, out, err = run(capsys, "promote", "--model-name", "crm-export", "--quiet",
+                       "--bootstrap", "10")
+    assert rc == 0, err
+    drift = [line for line in out.splitlines() if line.lstrip().startswith("drift")]
+    assert drift and not [line for line in drift if "not shown" in line], out

@@ -29,7 +29,8 @@ __all__ = ["drift_notes", "training_rows"]
 TOP = 3
 
 
-def training_rows(version, cfg: Config, snapshots=None) -> tuple[pd.DataFrame, str]:
+def training_rows(version, cfg: Config, snapshots=None,
+                  snapshots_name: str | None = None) -> tuple[pd.DataFrame, str]:
     """The rows of ``version``'s training window and where they came from.
 
     Raises
@@ -45,7 +46,7 @@ def training_rows(version, cfg: Config, snapshots=None) -> tuple[pd.DataFrame, s
         raise HScoreError("its config records no training window "
                           "(provenance.data_window.train)")
     if isinstance(snapshots, pd.DataFrame):
-        frame, source = snapshots, "(frame)"
+        frame, source = snapshots, snapshots_name or "(frame)"
     elif snapshots is not None:
         frame, source = read_snapshots(snapshots), str(snapshots)
     else:
@@ -69,7 +70,9 @@ def training_rows(version, cfg: Config, snapshots=None) -> tuple[pd.DataFrame, s
         if file_sha256(path) != tags.get("data.sha256"):
             raise HScoreError(f"its training data {path} changed since the calibration "
                               "(SHA-256 differs); pass --snapshots")
-        frame, source = read_snapshots(path), path
+        # read as the calibration read it (its --date-format, if it was given one)
+        frame = read_snapshots(path, date_format=tags.get("data.date_format"))
+        source = path
     dates = pd.to_datetime(frame["snapshot_date"])
     keep = dates.between(pd.Timestamp(window.train[0]), pd.Timestamp(window.train[1]))
     if not keep.any():
@@ -78,14 +81,15 @@ def training_rows(version, cfg: Config, snapshots=None) -> tuple[pd.DataFrame, s
     return frame.loc[keep.to_numpy()], source
 
 
-def drift_notes(version, cfg: Config, window: pd.DataFrame, snapshots=None) -> list[str]:
+def drift_notes(version, cfg: Config, window: pd.DataFrame, snapshots=None,
+                snapshots_name: str | None = None) -> list[str]:
     """Lines for the promotion result: PSI from ``version``'s training window to ``window``,
     with ``cfg`` (``version``'s config) making the sub-scores and scores."""
     from hscore.monitoring import FLAGS, SCORE, THRESHOLDS, monitor
 
     who = f"v{version.version}"
     try:
-        reference, source = training_rows(version, cfg, snapshots)
+        reference, source = training_rows(version, cfg, snapshots, snapshots_name)
         result = monitor(cfg, reference, window, names=(f"{who}'s training window",
                                                         "this window"))
     except (HScoreError, OSError) as err:

@@ -285,7 +285,7 @@ def promote(version=None, *, model_name: str | None = None,
                               "both versions")
         from hscore.mlops.drift import drift_notes      # PSI lines (hscore.monitoring)
         notes += drift_notes(champion or challenger, configs.get("champion", chal_cfg),
-                             window, snapshots)
+                             window, snapshots, snapshots_name)
         decision = _decide(table.iloc[-1], challenger, champion, tolerance, force, source,
                            notes)
         dates = pd.to_datetime(window["snapshot_date"])

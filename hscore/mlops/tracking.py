@@ -257,7 +257,8 @@ def _log_batch(client, run_id: str, *, params=(), metrics=(), tags=()) -> None:
 
 def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, register: bool = True,
                     run_name: str | None = None, experiment: str = store.EXPERIMENT_NAME,
-                    model_name: str | None = None, plots=None) -> TrackingInfo:
+                    model_name: str | None = None, plots=None,
+                    date_format: str | None = None) -> TrackingInfo:
     """Log a :class:`~hscore.calibration.results.CalibrationResult` as one MLflow run and register
     its config as a new version of its book's model with the alias ``challenger``.
 
@@ -278,6 +279,10 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
         :func:`~hscore.mlops.model.model_name_for` the calibrated config's name:
         ``customer-health-score`` for the shipped lifecycle config, else the config's name
         without ``-calibrated``, so recalibrating a book lands on the same model.
+    date_format : str, optional
+        The strftime format ``snapshots_path``'s dates were read with (``--date-format``),
+        recorded as the tag ``data.date_format`` so that the file can be read back the same
+        way (promotion's drift lines re-read the champion's training rows).
     plots : path, optional
         A folder that holds the run's figures drawn already (``weights.png``,
         ``calibration_curve.png``, ``roc.png``; ``hscore calibrate --plots``): logged as they
@@ -336,6 +341,8 @@ def log_calibration(result, *, frame: pd.DataFrame, snapshots_path=None, registe
     tags = {"data.path": data_path, "data.rows": str(len(frame)), "data.sha256": data_hash,
             "data.train_window": str(window.train), "data.holdout_window": str(window.holdout),
             "holdout.rows": str(len(holdout)), "holdout.sha256": frame_sha256(holdout)}
+    if date_format and snapshots_path:
+        tags["data.date_format"] = date_format
     with model.without_mlflow_hints():
         # The digest is ours: MLflow's own renders every value of the frame as text.
         dataset = mlflow.data.from_pandas(
