@@ -818,3 +818,29 @@ def test_the_same_rows_in_any_order_calibrate_to_the_same_config():
     pd.testing.assert_frame_equal(a.quality, b.quality, check_exact=True)
     assert a.config.provenance.model_dump(exclude={"created"}) == \
         b.config.provenance.model_dump(exclude={"created"})
+
+
+def test_a_metric_filled_on_many_training_rows_is_named_with_its_count():
+    """Missing values are filled by the config's rule (what the scorer will do), which can
+    cost a gappy metric weight: from a tenth of the training rows on, the warning says so."""
+    frame = make_frame(n_accounts=200, months=8, seed=4)
+    rng = np.random.default_rng(0)
+    s1 = (frame["stage"] == "s1").to_numpy()
+    blank = s1 & (rng.random(len(frame)) < 0.25)
+    few = ~s1 & (rng.random(len(frame)) < 0.03)
+    frame.loc[blank, "m2"] = np.nan
+    frame.loc[few, "m5"] = np.nan
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # no holdout: every labelled row of the stage trains, so the counts are plain to see
+        result = calibrate(frame, make_config(), holdout="none", strengths=(0.01,),
+                           n_bootstrap=0)
+    said = [str(w.message) for w in caught if "not measured on" in str(w.message)]
+    labelled_s1 = s1 & frame["churned"].notna().to_numpy()
+    train, n = int(labelled_s1.sum()), int((labelled_s1 & blank).sum())
+    assert result.fits["s1"].counts.n_rows == train and n >= 0.1 * train
+    assert said == [f"stage 's1': not measured on 10% or more of the {train:,} training rows: "
+                    f"m2 {n:,} ({n / train:.0%}); filled by the config's missing rule "
+                    f"'reweight' as the scorer fills them, so their weights are the ones that "
+                    f"scorer needs"]                      # m5, 3% missing in s2: not said
+    assert said[0].removeprefix("stage 's1': ") in result.fits["s1"].warnings

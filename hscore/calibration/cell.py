@@ -66,6 +66,11 @@ __all__ = ["CalibrationWarning", "Settings", "fit_cell", "FIXED_NOTE"]
 FIXED_NOTE = "fixed at the input weights; no bootstrap CI"
 
 
+#: A metric filled on at least this share of a cell's training rows is named in a warning
+#: (a few percent missing is usual and moves little; a sixth can move its weight visibly).
+FILLED_SHARE = 0.10
+
+
 class CalibrationWarning(HScoreWarning):
     """Thin or awkward data in a cell: names the cell, the reason and what was done."""
 
@@ -150,6 +155,7 @@ class _CellFitter:
             note(f"{what} in the training window ({train.n_rows} rows); kept the input "
                  "weights and fitted no probability mapping")
             return self._keep(status, k=0.0, input_probability=None)
+        self._note_filled(train)
         diagnostics, held = diagnose(train, note)
         # k: how strongly the input score predicts churn (its one-parameter fit).
         k_fit = fit_logistic((train.X @ self.v0)[:, None], train.y)
@@ -168,6 +174,21 @@ class _CellFitter:
                  "input weights")
             return self._keep(Status.ONE_ACCOUNT, k, input_probability, diagnostics)
         return self._fit(k, input_probability, diagnostics, held)
+
+    def _note_filled(self, train: CellDesign) -> None:
+        """Say which metrics were filled on many training rows, and how: the fitted weights
+        are the ones a scorer that fills them the same way needs, so a metric missing on
+        many rows can weigh less than it would on complete rows. Never-measured metrics
+        are :func:`diagnose`'s to report."""
+        missing = (~train.measured).sum(axis=0)
+        many = [f"{name} {int(n):,} ({n / train.n_rows:.0%})"
+                for name, n in zip(train.layout.metrics, missing)
+                if FILLED_SHARE * train.n_rows <= n < train.n_rows]
+        if many:
+            self.note(f"not measured on {FILLED_SHARE:.0%} or more of the {train.n_rows:,} "
+                      f"training rows: {', '.join(many)}; filled by the config's missing "
+                      f"rule '{train.missing}' as the scorer fills them, so their weights "
+                      f"are the ones that scorer needs")
 
     def _fit(self, k, input_probability, diagnostics, held) -> CellFit:
         train, note, prior = self.train, self.note, k * self.v0
