@@ -152,9 +152,11 @@ def _run_score(args) -> int:
         scores = _with_labels(scores, y)
     print(score_summary(scores).to_string())
     if y is not None:
+        print(_horizon_text(config))
         print(_score_auc_text(scores))
     if args.out:
-        write_frame(scores, args.out)
+        # a CSV's dates go back out as they came in, so the scores join back on them
+        write_frame(scores, args.out, date_format=args.date_format)
         print(f"wrote {len(scores)} scored rows to {args.out}")
     from hscore import plots
 
@@ -181,6 +183,17 @@ def _with_labels(scores, y):
     out = scores.copy(deep=False)
     out.insert(at, "churned", pd.array(y, dtype="Float64").astype("Int64"))
     return out
+
+
+def _horizon_text(config) -> str:
+    """What ``churned`` is taken to mean when ``score`` evaluates against it."""
+    if config.label_horizon_days is None:
+        return (f"churned = churn within the horizon of your labels ('{config.name}' sets no "
+                "label_horizon_days)")
+    from hscore.calibration.validation import horizon_line
+
+    return (horizon_line(config.label_horizon_days, config.name, config.label_horizon_days)
+            + "; labels over another horizon make this AUC another question")
 
 
 def _score_auc_text(scores) -> str:

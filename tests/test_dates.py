@@ -45,8 +45,11 @@ def test_day_first_dates_are_refused_by_default_and_read_with_a_date_format(tmp_
     rc, printed, err = run(capsys, "score", "--config", "lifecycle", "--snapshots", path,
                            "--date-format", "%d/%m/%Y", "--out", out)
     assert rc == 0, err
-    written = pd.read_csv(out)
-    assert written["snapshot_date"].tolist() == ["2024-02-01"] * 6 + ["2024-02-13"] * 2
+    written = pd.read_csv(out, dtype={"snapshot_date": str})
+    # written back as they came in (the scores join back on the date text), read as 1 Feb
+    assert written["snapshot_date"].tolist() == ["01/02/2024"] * 6 + ["13/02/2024"] * 2
+    assert pd.to_datetime(written["snapshot_date"], format="%d/%m/%Y").dt.strftime(
+        "%Y-%m-%d").tolist() == ["2024-02-01"] * 6 + ["2024-02-13"] * 2
 
 
 def test_the_python_reader_refuses_day_first_dates_and_reads_them_with_date_format(tmp_path):

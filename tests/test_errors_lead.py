@@ -187,6 +187,13 @@ def test_score_keeps_churned_and_segment_and_prints_the_auc(tmp_path, capsys):
     pd.testing.assert_series_equal(written["churned"], source["churned"])
     assert written["segment"].tolist() == source["segment"].tolist()
 
+    # what churned means comes first: the config's horizon (labels over another one would
+    # make the AUC another question)
+    lines = printed.splitlines()
+    horizon = lines[lines.index(next(x for x in lines if x.startswith("AUC of the score"))) - 1]
+    days = load_config("lifecycle").label_horizon_days
+    assert horizon.startswith(f"churned = churn within {days} days after the snapshot "
+                              "(label_horizon_days of 'lifecycle-default')"), horizon
     table = _printed_auc(printed)
     keep = source["churned"].notna() & written["score"].notna()
     assert set(table.index) == set(source["stage"]) | {"all"}
@@ -205,5 +212,5 @@ def test_score_without_labels_prints_no_auc_and_adds_no_column(tmp_path, capsys)
     rc, printed, err = run(capsys, "score", "--config", "lifecycle", "--snapshots", path,
                            "--out", out)
     assert rc == 0, err
-    assert "AUC" not in printed
+    assert "AUC" not in printed and "churned = " not in printed
     assert "churned" not in pd.read_csv(out, nrows=1).columns

@@ -301,15 +301,17 @@ def _decodes(value: bytes) -> bool:
 
 # ------------------------------------------------------------------------ writing
 def write_table(frame: pd.DataFrame, path: str | os.PathLike, *,
-                float_format: str | None = None) -> Path:
+                float_format: str | None = None, date_format: str | None = None) -> Path:
     """Write a frame as .csv or .parquet (by suffix), atomically.
 
     ``float_format`` (CSV only) fixes the digits written, for files that must be identical
     across platforms and library versions (the last bit of a float may differ between them).
+    ``date_format`` (CSV only; default ISO ``%Y-%m-%d``) writes dates as the input had them.
     """
     if table_format(path, output=True) == "csv":
         def write(tmp: Path) -> None:
-            frame.to_csv(tmp, index=False, date_format="%Y-%m-%d", float_format=float_format)
+            frame.to_csv(tmp, index=False, date_format=date_format or "%Y-%m-%d",
+                         float_format=float_format)
     else:
         def write(tmp: Path) -> None:
             frame.to_parquet(tmp, index=False)
