@@ -72,7 +72,8 @@ def test_resolve_accepts_alias_uri_version_and_run_id(client):
 
 @pytest.mark.parametrize("text, words", [
     (f"models:/{NAME}@nope", "no version with the alias @nope"),
-    ("models:/other-model@champion", "no registered model 'other-model'"),
+    ("models:/other-model@champion",     # the names that are there, not advice to calibrate
+     f"no registered model 'other-model' (registered: {NAME}; pick one with --model-name)"),
     (f"models:/{NAME}/99", "99"),
     ("99", "99"),
     ("0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"),

@@ -167,8 +167,11 @@ def by_alias(client, name: str, alias: str):
         except MlflowException as err2:
             if not not_found(err2):
                 raise
-            raise HScoreError(f"model: there is no registered model {name!r}; run "
-                              "`hscore calibrate` first") from None
+            names = model_names(client)
+            have = (f"registered: {', '.join(names)}; pick one with --model-name" if names
+                    else "run `hscore calibrate` first")
+            raise HScoreError(f"model: there is no registered model {name!r} ({have})") \
+                from None
         raise HScoreError(f"model: {name} has no version with the alias @{alias} "
                           f"({mlflow_message(err)})") from None
     return v
