@@ -507,13 +507,15 @@ def transforms(result, *, stage: str | None = None):
         One panel per (stage, metric) a curve was learned for: the learned sub-score curve
         (solid when cross-validation took it, dashed when the configured transform stayed),
         the configured transform (grey), both on the left axis (0–100), and the training
-        rows' churn rate per bin (dots, right axis, %) at the bins' mean raw value. Without
+        rows' churn rate per bin (dots, right axis, %) at the bins' mean raw value. Metrics
+        no curve was learned for are named under the panels, with the reason. Without
         learned curves, one panel saying so.
     """
     from hscore.scoring.transforms import subscore
 
-    shown = [c for c in result.transforms if c.transform is not None
-             and (stage is None or c.stage == stage)]
+    asked = [c for c in result.transforms if stage is None or c.stage == stage]
+    shown = [c for c in asked if c.transform is not None]
+    unlearned = [f"{c.stage}.{c.metric} ({c.reason})" for c in asked if c.transform is None]
     if not shown:
         fig, (ax,) = _figure(1, (6.0, 2.4))
         ax.set_axis_off()
@@ -543,8 +545,10 @@ def transforms(result, *, stage: str | None = None):
         if ax is axes[0]:
             h1, l1 = ax.get_legend_handles_labels()
             h2, l2 = twin.get_legend_handles_labels()
-            ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="center right")
+            ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="best")
     fig.suptitle("Learned monotone transforms (training rows; dots: churn rate per bin)")
+    if unlearned:       # not drawn, but not silently left out either
+        fig.supxlabel("no curve learned: " + "; ".join(unlearned), fontsize=8, wrap=True)
     return fig
 
 

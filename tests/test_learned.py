@@ -3,8 +3,10 @@ hand computations, and the one scoring path (config file, pyfunc model, MLflow r
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -149,6 +151,19 @@ def test_transforms_plot_draws_each_learned_curve_with_its_bins(learned, kept):
     drawn = [c for c in learned.transforms if c.transform is not None]
     assert len([ax for ax in fig.axes if ax.get_ylabel() == "sub-score (0–100)"]) == len(drawn)
     assert len(plots.transforms(kept).axes) == 1     # says there is nothing to draw
+
+
+def test_transforms_plot_names_the_metrics_it_learned_no_curve_for(learned):
+    # as if one metric had yielded no curve: it is named under the panels, not left out
+    first = learned.transforms[0]
+    none = dataclasses.replace(first, transform=None, reason="no monotone effect found")
+    fake = SimpleNamespace(transforms=[none, *learned.transforms[1:]],
+                           input_config=learned.input_config, base_config=learned.base_config,
+                           horizon_days=learned.horizon_days)
+    fig = plots.transforms(fake)
+    assert fig.get_supxlabel() == (f"no curve learned: {first.stage}.{first.metric} "
+                                   "(no monotone effect found)")
+    assert not plots.transforms(learned).get_supxlabel()
 
 
 def test_bad_transforms_parameter_is_named(curved):
