@@ -283,6 +283,26 @@ def test_a_stage_worse_than_the_input_on_the_holdout_is_flagged(capsys):
     assert flagged.startswith("  stage 's1': worse than the input weights on the holdout "
                               "beyond the bootstrap noise: log-loss +")
     assert "consider keeping the input weights" in flagged
+    # a stage lower only within the noise is said in a section of its own, never flagged
+    within = [k for k, f in res.fits.items() if f.holdout.versus_input.lower_within_noise]
+    assert "s1" not in within
+    assert ("lower than the input, within the noise:" in out) == bool(within)
+
+
+def test_lower_than_the_input_within_the_noise_is_said_not_flagged():
+    from hscore.calibration.records import InputComparison
+
+    # the newcomer's ramp stage: AUC 0.652 against 0.664, CIs straddling 0
+    within = InputComparison(0.007, (-0.002, 0.016), -0.012, (-0.041, 0.018))
+    assert within.lower_within_noise and not within.worse
+    assert within.noise_line() == (
+        "lower than the input weights on the holdout, within the bootstrap noise (not "
+        "flagged): log-loss +0.0070 [-0.0020, +0.0160], AUC -0.0120 [-0.0410, +0.0180] "
+        "(calibrated - input, 95% paired account bootstrap)")
+    beyond = InputComparison(0.02, (0.005, 0.035), -0.03, (-0.06, -0.001))
+    better = InputComparison(-0.01, (-0.02, 0.001), 0.02, (-0.005, 0.04))
+    assert beyond.worse and not beyond.lower_within_noise
+    assert not better.worse and not better.lower_within_noise
 
 
 # ------------------------------------------------------------------------ compare

@@ -184,6 +184,20 @@ class InputComparison:
         or the whole AUC CI below 0."""
         return bool(self.log_loss_ci[0] > 0 or self.auc_ci[1] < 0)
 
+    @property
+    def lower_within_noise(self) -> bool:
+        """Worse than the input on the holdout by the point estimates (AUC lower or log-loss
+        higher), but within the bootstrap noise: not :attr:`worse`, and worth a line."""
+        return not self.worse and bool(self.delta_auc < 0 or self.delta_log_loss > 0)
+
+    def noise_line(self) -> str:
+        """One line for :attr:`lower_within_noise`: what was lower, and why it is not flagged."""
+        (llo, lhi), (alo, ahi) = self.log_loss_ci, self.auc_ci
+        return (f"lower than the input weights on the holdout, within the bootstrap noise "
+                f"(not flagged): log-loss {self.delta_log_loss:+.4f} [{llo:+.4f}, {lhi:+.4f}], "
+                f"AUC {self.delta_auc:+.4f} [{alo:+.4f}, {ahi:+.4f}] (calibrated - input, 95% "
+                "paired account bootstrap)")
+
     def explanation(self) -> str:
         """One line: by how much, and what to do about it."""
         (llo, lhi), (alo, ahi) = self.log_loss_ci, self.auc_ci

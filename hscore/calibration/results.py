@@ -272,6 +272,14 @@ class CalibrationResult(ResultDisplay):
         if flagged:
             sections.append(Section("flagged", lines=[f"  {self.fits[k].cell.label}: {text}"
                                                       for k, text in flagged.items()]))
+        # lower by the point estimates but within the noise: said, so that a lower AUC in
+        # the quality table below is not read as a flag that was missed
+        within = [(f.cell.label, f.holdout.versus_input.noise_line())
+                  for f in self.fits.values() if f.holdout.versus_input is not None
+                  and f.holdout.versus_input.lower_within_noise]
+        if within:
+            sections.append(Section("lower than the input, within the noise",
+                                    lines=[f"  {label}: {text}" for label, text in within]))
         if self.holdout.kind is HoldoutKind.NONE:
             sections.append(Section("holdout quality", lines=[
                 "  none: --holdout none (holdout='none') evaluates nothing; every labelled "
