@@ -63,12 +63,12 @@ def _jobs(text: str) -> int:
 
 def _memory_limit(text: str) -> str:
     """An argparse type: a DuckDB memory limit (the builder's own check, said at parse time)."""
-    from hscore.build.engine import check_memory_limit
+    from hscore.build.engine import memory_limit_problem
 
-    try:
-        return check_memory_limit(text, what="memory limit")
-    except HScoreError as err:
-        raise argparse.ArgumentTypeError(str(err).removeprefix("memory limit: ")) from None
+    problem = memory_limit_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text.strip()
 
 
 class _Default(str):
@@ -647,7 +647,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Checked after reading, a frame's problem names its column; the one table the
         # command reads (--snapshots) is where the analyst will look for it.
         snapshots = getattr(args, "snapshots", None)
-        if snapshots is not None and not isinstance(snapshots, (list, tuple)):
+        if snapshots is not None:
             err = err.in_file(snapshots)
         print(f"error: {err.one_line()}", file=sys.stderr)
         return 2

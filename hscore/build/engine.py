@@ -20,7 +20,8 @@ import pandas as pd
 
 from hscore.errors import HScoreError
 
-__all__ = ["connect", "register_frame", "run_plan", "window_maps", "check_memory_limit"]
+__all__ = ["connect", "register_frame", "run_plan", "window_maps", "check_memory_limit",
+           "memory_limit_problem"]
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]i?b)\s*$", re.IGNORECASE)
 _UNIT = {"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
@@ -29,7 +30,7 @@ _UNIT = {"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
 _MIN_BYTES = 1e6
 
 
-def check_memory_limit(text: str, what: str = "memory_limit") -> str:
+def check_memory_limit(text: str) -> str:
     """``text`` checked as a DuckDB memory limit (a number and a unit: ``4GB``, ``500MB``,
     ``1.5GiB``), so that a typo fails before any work instead of deep inside DuckDB.
 
@@ -43,16 +44,23 @@ def check_memory_limit(text: str, what: str = "memory_limit") -> str:
     hscore.errors.HScoreError: memory_limit: not a memory size: 'lots' (write a number and \
 a unit, e.g. 4GB or 500MB; units KB, MB, GB, TB or KiB, MiB, GiB, TiB)
     """
+    problem = memory_limit_problem(text)
+    if problem:
+        raise HScoreError(f"memory_limit: {problem}")
+    return str(text).strip()
+
+
+def memory_limit_problem(text: str) -> str | None:
+    """What is wrong with ``text`` as a DuckDB memory limit, or None (the check of
+    :func:`check_memory_limit`, for callers that word the error themselves: argparse)."""
     form = ("write a number and a unit, e.g. 4GB or 500MB; units KB, MB, GB, TB or KiB, MiB, "
             "GiB, TiB")
     match = _SIZE.match(str(text))
     if not match:
-        raise HScoreError(f"{what}: not a memory size: {text!r} ({form})")
-    size = float(match.group(1)) * _UNIT[match.group(2).lower()]
-    if size < _MIN_BYTES:
-        raise HScoreError(f"{what}: {text!r} is below the smallest limit DuckDB can work in, "
-                          f"1MB ({form})")
-    return str(text).strip()
+        return f"not a memory size: {text!r} ({form})"
+    if float(match.group(1)) * _UNIT[match.group(2).lower()] < _MIN_BYTES:
+        return f"{text!r} is below the smallest limit DuckDB can work in, 1MB ({form})"
+    return None
 
 
 @contextlib.contextmanager
